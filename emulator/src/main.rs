@@ -1,0 +1,3 @@
+fn main() {
+    println!("oss-emulator: not yet built");
+}
