@@ -1,6 +1,9 @@
 #![deny(clippy::all)]
 use napi_derive::napi;
 
+pub mod crc64;
+pub mod sign;
+
 /// Version of the native core.
 #[napi]
 pub fn native_version() -> String {
