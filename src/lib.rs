@@ -1,6 +1,7 @@
 #![deny(clippy::all)]
 use napi_derive::napi;
 
+pub mod config;
 pub mod crc64;
 pub mod sign;
 
