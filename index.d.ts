@@ -1,0 +1,233 @@
+// Public types of oss-turbo: the ali-oss surface it reproduces for uploads.
+/// <reference types="node" />
+
+declare namespace OSS {
+  interface Options {
+    /** Access key id (required; trimmed). */
+    accessKeyId: string
+    /** Access key secret (required; trimmed). Never logged, never put in errors. */
+    accessKeySecret: string
+    /** STS security token, sent as `x-oss-security-token`. */
+    stsToken?: string
+    /** Called when the STS token is older than `refreshSTSTokenInterval`; returns fresh credentials. */
+    refreshSTSToken?: () => Promise<{ accessKeyId: string; accessKeySecret: string; stsToken?: string; securityToken?: string }>
+    /** Milliseconds between STS refreshes (default 300000). */
+    refreshSTSTokenInterval?: number
+    /** Default bucket. */
+    bucket?: string
+    /** OSS endpoint, e.g. `oss-cn-hangzhou.aliyuncs.com`, `http://127.0.0.1:9000`. */
+    endpoint?: string
+    /** Region, default `oss-cn-hangzhou`. */
+    region?: string
+    /** Use the internal (VPC) endpoint of the region. */
+    internal?: boolean
+    /** Use HTTPS (default false, like ali-oss). */
+    secure?: boolean
+    /** Per-request timeout: milliseconds or a string like `'2m'` (default 60000). */
+    timeout?: string | number
+    /** The endpoint is a custom domain bound to the bucket. */
+    cname?: boolean
+    /** Path-style addressing (`/bucket/key`). */
+    sldEnable?: boolean
+    /** Sign with OSS V4 (`OSS4-HMAC-SHA256`) instead of V1. */
+    authorizationV4?: boolean
+    /** How many times a failed request is retried (default 0, like ali-oss). */
+    retryMax?: number
+  }
+
+  /** ali-oss's `res` of every result. */
+  interface ResponseInfo {
+    status: number
+    statusCode: number
+    statusMessage: string
+    headers: Record<string, string>
+    size: number
+    aborted: boolean
+    rt: number
+    keepAliveSocket: boolean
+    data: Buffer
+    requestUrls: string[]
+    timing: null
+  }
+
+  interface DonePart {
+    number: number
+    /** The part's ETag exactly as the server returned it, quotes included. */
+    etag: string
+  }
+
+  /** The checkpoint ali-oss builds after Initiate and mutates after every part; JSON-serialisable for a path. */
+  interface Checkpoint {
+    file: string | Buffer
+    name: string
+    fileSize: number
+    partSize: number
+    uploadId: string
+    doneParts: DonePart[]
+  }
+
+  interface Callback {
+    url: string
+    host?: string
+    body: string
+    contentType?: string
+    callbackSNI?: boolean
+    customValue?: Record<string, unknown>
+  }
+
+  type Progress = (percentage: number, checkpoint: Checkpoint | null | undefined, res?: ResponseInfo) => unknown
+
+  interface RequestOptions {
+    timeout?: number | string
+    headers?: Record<string, string | number>
+  }
+
+  interface MultipartUploadOptions extends RequestOptions {
+    /** Parts uploaded at once (default 5). */
+    parallel?: number
+    /** Bytes per part: an integer ≥ 102400 (default 1 MiB; raised to fit 10,000 parts). */
+    partSize?: number
+    progress?: Progress
+    /** Resume from this checkpoint (the same object is mutated as parts finish). */
+    checkpoint?: Checkpoint
+    /** User metadata, sent as `x-oss-meta-*`. */
+    meta?: Record<string, string | number>
+    /** Content type, or an extension to look one up by. */
+    mime?: string
+    callback?: Callback
+    disabledMD5?: boolean
+  }
+
+  interface MultipartUploadResult {
+    res: ResponseInfo
+    bucket: string | null
+    name: string
+    etag: string
+    /** The callback server's JSON answer, with `callback`. */
+    data?: unknown
+  }
+
+  interface PutOptions extends RequestOptions {
+    mime?: string
+    meta?: Record<string, string | number>
+    callback?: Callback
+  }
+
+  interface PutResult {
+    name: string
+    url: string
+    res: ResponseInfo
+    data?: unknown
+  }
+
+  interface HeadResult {
+    status: number
+    meta: Record<string, string> | null
+    res: ResponseInfo
+  }
+
+  interface InitMultipartUploadResult {
+    res: ResponseInfo
+    bucket: string
+    name: string
+    uploadId: string
+  }
+
+  interface UploadPartResult {
+    name: string
+    etag: string
+    res: ResponseInfo
+  }
+
+  interface ListPartsResult {
+    res: ResponseInfo
+    uploadId: string
+    bucket: string
+    name: string
+    partNumberMarker: string
+    nextPartNumberMarker: string
+    maxParts: string
+    isTruncated: string
+    parts: Array<{ PartNumber: string; LastModified: string; ETag: string; Size: string; [k: string]: string }>
+  }
+
+  interface ListUploadsResult {
+    res: ResponseInfo
+    uploads: Array<{ name: string; uploadId: string; initiated: string }>
+    bucket: string
+    nextKeyMarker: string
+    nextUploadIdMarker: string
+    isTruncated: boolean
+  }
+
+  /** An OSS or network error, shaped like ali-oss's. */
+  interface OSSError extends Error {
+    /** `Code + 'Error'` (e.g. `SignatureDoesNotMatchError`), or `RequestError`/`ResponseTimeoutError`. */
+    name: string
+    code?: string
+    /** HTTP status; -1 network error, -2 timeout. */
+    status?: number
+    requestId?: string
+    hostId?: string
+    ecCode?: string
+    /** The part that failed, in multipart uploads. */
+    partNum?: number
+  }
+
+  /** What `multipartUpload` rejects with after `cancel()`. */
+  interface CancelEvent {
+    status: 0
+    name: 'cancel'
+  }
+
+  /** What `multipartUpload` rejects with when the upload vanished on the server. */
+  interface AbortEvent {
+    status: 0
+    name: 'abort'
+    message: string
+    partNum?: number
+  }
+}
+
+declare class OSS {
+  constructor(options: OSS.Options)
+  options: Omit<OSS.Options, 'accessKeySecret'> & { bucket: string | null; accessKeySecret?: string }
+
+  multipartUpload(name: string, file: string | Buffer, options?: OSS.MultipartUploadOptions): Promise<OSS.MultipartUploadResult>
+  initMultipartUpload(name: string, options?: OSS.PutOptions): Promise<OSS.InitMultipartUploadResult>
+  uploadPart(
+    name: string,
+    uploadId: string,
+    partNo: number,
+    file: string | Buffer,
+    start: number,
+    end: number,
+    options?: OSS.RequestOptions & { mime?: string },
+  ): Promise<OSS.UploadPartResult>
+  completeMultipartUpload(
+    name: string,
+    uploadId: string,
+    parts: OSS.DonePart[],
+    options?: OSS.RequestOptions & { callback?: OSS.Callback; progress?: OSS.Progress },
+  ): Promise<OSS.MultipartUploadResult>
+  abortMultipartUpload(name: string, uploadId: string, options?: OSS.RequestOptions): Promise<{ res: OSS.ResponseInfo }>
+  listParts(
+    name: string,
+    uploadId: string,
+    query?: { 'max-parts'?: number | string; 'part-number-marker'?: number | string; 'encoding-type'?: string },
+    options?: OSS.RequestOptions,
+  ): Promise<OSS.ListPartsResult>
+  listUploads(
+    query?: { prefix?: string; 'max-uploads'?: number | string; 'key-marker'?: string; 'upload-id-marker'?: string },
+    options?: OSS.RequestOptions,
+  ): Promise<OSS.ListUploadsResult>
+  put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  head(name: string, options?: OSS.RequestOptions): Promise<OSS.HeadResult>
+
+  /** Stops every upload of this client (ali-oss semantics); with `abort`, also aborts that upload on the server. */
+  cancel(abort?: { name: string; uploadId: string; options?: OSS.RequestOptions }): void
+  isCancel(): boolean
+  resetCancelFlag(): void
+}
+
+export = OSS

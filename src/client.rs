@@ -1,0 +1,338 @@
+//! The OSS operations oss-turbo offers, one async method each, plus the client-wide cancel flag.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::Method;
+use md5::{Digest, Md5};
+use tokio::sync::Notify;
+
+use crate::config::{ClientConfig, ClientOptions};
+use crate::crc64;
+use crate::error::Error;
+use crate::http::{Body, Http, Request, Response};
+use crate::source::Source;
+use crate::xml;
+
+/// Headers that ali-oss sends on InitiateMultipartUpload only, never on parts or Complete.
+const INITIATE_ONLY: [&str; 2] = ["x-oss-server-side-encryption", "x-oss-storage-class"];
+
+/// Per-call settings shared by every operation.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// User headers (with `meta` already turned into `x-oss-meta-*`).
+    pub headers: HeaderMap,
+    /// The Content-Type to send when `headers` has none.
+    pub content_type: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    fn apply(&self, req: &mut Request) {
+        for (name, value) in &self.headers {
+            req.headers.insert(name.clone(), value.clone());
+        }
+        if !req.headers.contains_key(CONTENT_TYPE) {
+            if let Some(ct) = self.content_type.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+                req.headers.insert(CONTENT_TYPE, ct);
+            }
+        }
+        req.timeout = self.timeout;
+    }
+
+    /// The same options without the headers that belong to Initiate only (for parts and Complete).
+    pub fn for_parts(&self) -> CallOptions {
+        let mut copy = self.clone();
+        for name in INITIATE_ONLY {
+            copy.headers.remove(name);
+        }
+        copy
+    }
+}
+
+/// What UploadPart returned, with the part's CRC-64 as computed while it was sent.
+#[derive(Debug, Clone)]
+pub struct PartOutcome {
+    pub etag: String,
+    pub crc: u64,
+    pub res: Response,
+}
+
+/// ali-oss's client-wide cancel flag (`cancel()`, `isCancel()`), which running uploads can wait on.
+#[derive(Default)]
+pub struct CancelFlag {
+    set: AtomicBool,
+    notify: Notify,
+}
+
+impl CancelFlag {
+    pub fn cancel(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    pub fn reset(&self) {
+        self.set.store(false, Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the flag is set.
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_set() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+pub struct Client {
+    pub http: Arc<Http>,
+    pub cancel: Arc<CancelFlag>,
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Result<Client, Error> {
+        let config = ClientConfig::from_options(options).map_err(|e| Error::invalid(e.0))?;
+        Ok(Client {
+            http: Http::new(config)?,
+            cancel: Arc::new(CancelFlag::default()),
+        })
+    }
+
+    pub fn bucket(&self) -> Option<String> {
+        self.http.bucket().map(str::to_string)
+    }
+
+    fn require_bucket(&self) -> Result<(), Error> {
+        if self.http.bucket().is_none() && !self.http.config().cname {
+            return Err(Error::invalid("Please create a bucket first"));
+        }
+        Ok(())
+    }
+
+    pub async fn init_multipart(
+        &self,
+        key: &str,
+        opts: &CallOptions,
+    ) -> Result<(xml::InitiateResult, Response), Error> {
+        self.require_bucket()?;
+        let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploads", "");
+        opts.apply(&mut req);
+        let res = self.http.send(req).await?;
+        let init = xml::parse_initiate(&res.body).map_err(|e| {
+            Error::Io(format!("InitiateMultipartUpload returned an unreadable body: {e}"))
+        })?;
+        Ok((init, res))
+    }
+
+    /// Uploads bytes `[start, end)` of `source` as part `number`, and checks the server's CRC-64 of it.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        source: &Source,
+        start: u64,
+        end: u64,
+        opts: &CallOptions,
+    ) -> Result<PartOutcome, Error> {
+        let (body, hash) = source.body(start, end);
+        let mut req = Request::new(Method::PUT, Some(key), &[200])
+            .query("partNumber", number.to_string())
+            .query("uploadId", upload_id);
+        opts.for_parts().apply(&mut req);
+        req.body = Body::Stream {
+            body,
+            len: end - start,
+        };
+        let res = match self.http.send(req).await {
+            Ok(res) => res,
+            // A read error of the local file is what went wrong, not the network.
+            Err(e) => return Err(hash.error().unwrap_or(e)),
+        };
+        let crc = hash.result()?.ok_or_else(|| {
+            Error::Io(format!("part {number}: the body was not sent completely"))
+        })?;
+        check_crc(&res, crc, &format!("part {number}"))?;
+        let etag = res
+            .header("etag")
+            .ok_or_else(|| Error::Io(format!("part {number}: the response has no ETag")))?
+            .to_string();
+        Ok(PartOutcome { etag, crc, res })
+    }
+
+    pub async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        opts: &CallOptions,
+    ) -> Result<Response, Error> {
+        let mut sorted: Vec<(u32, &str)> = parts.iter().map(|(n, e)| (*n, e.as_str())).collect();
+        sorted.sort_by_key(|(n, _)| *n);
+        sorted.dedup_by_key(|(n, _)| *n);
+        let body = xml::complete_body(&sorted);
+        let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploadId", upload_id);
+        opts.for_parts().apply(&mut req);
+        req.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        req.headers.insert(
+            HeaderName::from_static("content-md5"),
+            content_md5(body.as_bytes()),
+        );
+        req.body = Body::Bytes(Bytes::from(body));
+        self.http.send(req).await
+    }
+
+    pub async fn abort(&self, key: &str, upload_id: &str, opts: &CallOptions) -> Result<Response, Error> {
+        self.require_bucket()?;
+        let mut req = Request::new(Method::DELETE, Some(key), &[204]).query("uploadId", upload_id);
+        opts.apply(&mut req);
+        self.http.send(req).await
+    }
+
+    pub async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        query: Vec<(String, String)>,
+        opts: &CallOptions,
+    ) -> Result<(serde_json::Value, Response), Error> {
+        self.require_bucket()?;
+        let mut req = Request::new(Method::GET, Some(key), &[200]).query("uploadId", upload_id);
+        req.query.extend(query);
+        opts.apply(&mut req);
+        let res = self.http.send(req).await?;
+        Ok((parse_json(&res)?, res))
+    }
+
+    pub async fn list_uploads(
+        &self,
+        query: Vec<(String, String)>,
+        opts: &CallOptions,
+    ) -> Result<(serde_json::Value, Response), Error> {
+        self.require_bucket()?;
+        let mut req = Request::new(Method::GET, None, &[200]).query("uploads", "");
+        req.query.extend(query);
+        opts.apply(&mut req);
+        let res = self.http.send(req).await?;
+        Ok((parse_json(&res)?, res))
+    }
+
+    /// PutObject from a file (streamed) or memory (with Content-MD5, as ali-oss sends a Buffer).
+    pub async fn put(&self, key: &str, source: &Source, opts: &CallOptions) -> Result<Response, Error> {
+        self.require_bucket()?;
+        let len = source.len();
+        let (body, hash) = source.body(0, len);
+        let mut req = Request::new(Method::PUT, Some(key), &[200]);
+        opts.apply(&mut req);
+        if let Source::Memory(bytes) = source {
+            req.headers
+                .insert(HeaderName::from_static("content-md5"), content_md5(bytes));
+        }
+        req.body = Body::Stream { body, len };
+        let res = match self.http.send(req).await {
+            Ok(res) => res,
+            Err(e) => return Err(hash.error().unwrap_or(e)),
+        };
+        if let Some(crc) = hash.result()? {
+            check_crc(&res, crc, "the object")?;
+        }
+        Ok(res)
+    }
+
+    pub async fn head(&self, key: &str, opts: &CallOptions) -> Result<Response, Error> {
+        self.require_bucket()?;
+        let mut req = Request::new(Method::HEAD, Some(key), &[200, 304]);
+        opts.apply(&mut req);
+        self.http.send(req).await
+    }
+}
+
+fn parse_json(res: &Response) -> Result<serde_json::Value, Error> {
+    xml::to_json(&res.body).map_err(|e| Error::Io(format!("unreadable XML response: {e}")))
+}
+
+pub fn content_md5(bytes: &[u8]) -> HeaderValue {
+    let digest = Md5::digest(bytes);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    // base64 is always a valid header value.
+    HeaderValue::from_str(&b64).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Compares the server's `x-oss-hash-crc64ecma` with ours; a server that sends none is not checked.
+pub fn check_crc(res: &Response, local: u64, what: &str) -> Result<(), Error> {
+    let Some(server) = res.header("x-oss-hash-crc64ecma") else {
+        return Ok(());
+    };
+    match server.trim().parse::<u64>() {
+        Ok(v) if v == local => Ok(()),
+        _ => Err(Error::Integrity(format!(
+            "CRC-64 mismatch for {what}: computed {local} locally, the server has {server} (request id {})",
+            res.header("x-oss-request-id").unwrap_or("unknown")
+        ))),
+    }
+}
+
+/// The CRC-64 of a whole object from its parts' CRCs and lengths, in part order.
+pub fn combine_crcs(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+    parts
+        .into_iter()
+        .fold(0, |acc, (crc, len)| crc64::combine(acc, crc, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_options_drop_initiate_only_headers() {
+        let mut opts = CallOptions::default();
+        opts.headers.insert("x-oss-storage-class", HeaderValue::from_static("IA"));
+        opts.headers.insert("x-oss-meta-a", HeaderValue::from_static("1"));
+        let parts = opts.for_parts();
+        assert!(parts.headers.get("x-oss-storage-class").is_none());
+        assert_eq!(parts.headers.get("x-oss-meta-a").unwrap(), "1");
+    }
+
+    #[test]
+    fn whole_object_crc_folds_part_crcs() {
+        let a = b"123456789";
+        let b = b"This is a test of the emergency broadcast system.";
+        let whole = [&a[..], &b[..]].concat();
+        assert_eq!(
+            combine_crcs([(crc64::crc64(a), a.len() as u64), (crc64::crc64(b), b.len() as u64)]),
+            crc64::crc64(&whole)
+        );
+    }
+
+    #[tokio::test]
+    async fn cancel_flag_wakes_waiters_and_resets() {
+        let flag = Arc::new(CancelFlag::default());
+        let waiter = tokio::spawn({
+            let flag = flag.clone();
+            async move { flag.cancelled().await }
+        });
+        tokio::task::yield_now().await;
+        flag.cancel();
+        tokio::time::timeout(Duration::from_secs(2), waiter)
+            .await
+            .expect("woken")
+            .expect("joined");
+        assert!(flag.is_set());
+        flag.reset();
+        assert!(!flag.is_set());
+    }
+}

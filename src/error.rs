@@ -1,0 +1,326 @@
+//! The one error type of the core, and its conversion into the fields ali-oss puts on its errors.
+//!
+//! Every failure of a request, a part or an upload ends up as an [`Error`]; [`Error::info`] is the single
+//! place that decides what JavaScript sees (`name`, `code`, `status`, `requestId`, …), so the binding never
+//! has to interpret errors itself.
+
+use std::fmt;
+
+/// What an OSS server said when it answered with an error status.
+#[derive(Debug, Clone, Default)]
+pub struct ServerError {
+    /// HTTP status of the response.
+    pub status: u16,
+    /// OSS error code (`NoSuchUpload`); empty when the body had none.
+    pub code: String,
+    pub message: String,
+    pub request_id: String,
+    pub host_id: String,
+    /// The `EC` element (or `x-oss-ec` header), when present.
+    pub ec: Option<String>,
+}
+
+/// How a request failed to produce a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// Connection refused, reset, DNS failure, TLS failure … (ali-oss: `RequestError`, status -1).
+    Request,
+    /// No connection within the timeout (ali-oss: `ConnectionTimeoutError`, status -2).
+    ConnectTimeout,
+    /// The request as a whole exceeded its timeout (ali-oss: `ResponseTimeoutError`, status -2).
+    ResponseTimeout,
+}
+
+#[derive(Debug, Clone)]
+pub enum Error {
+    /// The server answered with an unexpected status.
+    Server(Box<ServerError>),
+    /// No usable response.
+    Network { kind: NetworkKind, message: String },
+    /// `client.cancel()` was called (ali-oss's `{status: 0, name: 'cancel'}`).
+    Cancelled,
+    /// The multipart upload vanished on the server (ali-oss's `{status: 0, name: 'abort'}`).
+    UploadGone,
+    /// A bad argument or option, detected before anything was sent.
+    InvalidInput(String),
+    /// A local file could not be read; the message names the path.
+    Io(String),
+    /// The server stored something other than what was sent (CRC-64 mismatch).
+    Integrity(String),
+    /// A JavaScript callback (e.g. `progress`) threw; the binding re-throws the original JS error.
+    Callback,
+    /// A failure that belongs to one part of a multipart upload.
+    Part { number: u32, source: Box<Error> },
+}
+
+impl Error {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput(message.into())
+    }
+
+    pub fn io(path: &str, err: &std::io::Error) -> Self {
+        Error::Io(format!("{}: {}", path, describe_io(err)))
+    }
+
+    /// Attaches a part number (once; the innermost number wins).
+    pub fn in_part(self, number: u32) -> Self {
+        match self {
+            Error::Part { .. } => self,
+            other => Error::Part {
+                number,
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// The error without its part wrapper.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Part { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
+    pub fn part_number(&self) -> Option<u32> {
+        match self {
+            Error::Part { number, .. } => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// HTTP status as ali-oss reports it (-1/-2 for network failures, 0 for cancel/abort).
+    pub fn status(&self) -> Option<i32> {
+        match self.root() {
+            Error::Server(e) => Some(i32::from(e.status)),
+            Error::Network { kind, .. } => Some(match kind {
+                NetworkKind::Request => -1,
+                NetworkKind::ConnectTimeout | NetworkKind::ResponseTimeout => -2,
+            }),
+            Error::Cancelled | Error::UploadGone => Some(0),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again could succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self.root() {
+            Error::Network { .. } => true,
+            Error::Server(e) => {
+                e.status >= 500
+                    || e.status == 429
+                    || matches!(
+                        e.code.as_str(),
+                        "SlowDown" | "RequestTimeout" | "ServiceUnavailable" | "InternalError"
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// What JavaScript sees. `parallel_path` adds ali-oss's "Failed to upload some parts…" wording to a part error.
+    pub fn info(&self, parallel_path: bool) -> ErrorInfo {
+        let mut info = self.root().base_info();
+        if let Some(number) = self.part_number() {
+            info.part_num = Some(number);
+            if parallel_path && info.kind == ErrorKind::Error {
+                info.message = format!(
+                    "Failed to upload some parts with error: {}: {} part_num: {}",
+                    info.name, info.message, number
+                );
+            }
+        }
+        info
+    }
+
+    fn base_info(&self) -> ErrorInfo {
+        let mut info = ErrorInfo {
+            kind: ErrorKind::Error,
+            status: self.status(),
+            ..ErrorInfo::default()
+        };
+        match self {
+            Error::Server(e) => {
+                if e.code.is_empty() {
+                    // ali-oss's names for bodiless errors (HEAD, or a body that is not OSS XML).
+                    let (name, code, message) = match e.status {
+                        404 => ("NoSuchKeyError", "NoSuchKey", "Object not exists".to_string()),
+                        412 => (
+                            "PreconditionFailedError",
+                            "PreconditionFailed",
+                            "Pre condition failed".to_string(),
+                        ),
+                        s => ("UnknownError", "", format!("Unknow error, status: {s}")),
+                    };
+                    info.name = name.into();
+                    info.code = (!code.is_empty()).then(|| code.to_string());
+                    info.message = message;
+                } else {
+                    info.name = format!("{}Error", e.code);
+                    info.code = Some(e.code.clone());
+                    info.message = if e.message.is_empty() {
+                        format!("unknow request error, status: {}", e.status)
+                    } else {
+                        e.message.clone()
+                    };
+                }
+                info.request_id = (!e.request_id.is_empty()).then(|| e.request_id.clone());
+                info.host_id = (!e.host_id.is_empty()).then(|| e.host_id.clone());
+                info.ec_code = e.ec.clone();
+            }
+            Error::Network { kind, message } => {
+                let name = match kind {
+                    NetworkKind::Request => "RequestError",
+                    NetworkKind::ConnectTimeout => "ConnectionTimeoutError",
+                    NetworkKind::ResponseTimeout => "ResponseTimeoutError",
+                };
+                info.name = name.into();
+                info.code = Some(name.into());
+                info.message = message.clone();
+            }
+            Error::Cancelled => {
+                info.kind = ErrorKind::Cancel;
+                info.name = "cancel".into();
+            }
+            Error::UploadGone => {
+                info.kind = ErrorKind::Abort;
+                info.name = "abort".into();
+                info.message = "upload task has been abort".into();
+            }
+            Error::InvalidInput(m) => {
+                info.name = "Error".into();
+                info.message = m.clone();
+            }
+            Error::Io(m) => {
+                info.name = "Error".into();
+                info.code = Some("FileError".into());
+                info.message = m.clone();
+            }
+            Error::Integrity(m) => {
+                info.name = "CrcMismatchError".into();
+                info.code = Some("CrcMismatch".into());
+                info.message = m.clone();
+            }
+            Error::Callback => {
+                info.kind = ErrorKind::Callback;
+                info.name = "Error".into();
+                info.message = "a callback threw".into();
+            }
+            Error::Part { source, .. } => return source.base_info(),
+        }
+        info
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.info(false);
+        write!(f, "{}: {}", info.name, info.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// How JavaScript should present the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// A real `Error` object with the fields below.
+    #[default]
+    Error,
+    /// ali-oss's plain `{status: 0, name: 'cancel'}`.
+    Cancel,
+    /// ali-oss's plain `{status: 0, name: 'abort', message}`.
+    Abort,
+    /// Re-throw the JS callback's own error.
+    Callback,
+}
+
+/// The fields of an ali-oss error, ready for the binding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ErrorInfo {
+    pub kind: ErrorKind,
+    pub name: String,
+    pub message: String,
+    pub code: Option<String>,
+    pub status: Option<i32>,
+    pub request_id: Option<String>,
+    pub host_id: Option<String>,
+    pub ec_code: Option<String>,
+    pub part_num: Option<u32>,
+}
+
+fn describe_io(err: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match err.kind() {
+        K::NotFound => "no such file or directory".into(),
+        K::PermissionDenied => "permission denied".into(),
+        _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status: u16, code: &str) -> Error {
+        Error::Server(Box::new(ServerError {
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: "RID".into(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn server_error_is_named_after_its_code() {
+        let info = server(403, "SignatureDoesNotMatch").info(false);
+        assert_eq!(info.name, "SignatureDoesNotMatchError");
+        assert_eq!(info.code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(info.status, Some(403));
+        assert_eq!(info.request_id.as_deref(), Some("RID"));
+    }
+
+    #[test]
+    fn bodiless_errors_use_ali_oss_names() {
+        assert_eq!(server(404, "").info(false).name, "NoSuchKeyError");
+        assert_eq!(server(412, "").info(false).name, "PreconditionFailedError");
+        let other = server(502, "").info(false);
+        assert_eq!(other.name, "UnknownError");
+        assert_eq!(other.message, "Unknow error, status: 502");
+    }
+
+    #[test]
+    fn part_errors_carry_the_number_and_the_parallel_wording() {
+        let e = server(500, "InternalError").in_part(3).in_part(9);
+        assert_eq!(e.part_number(), Some(3));
+        let info = e.info(true);
+        assert_eq!(info.part_num, Some(3));
+        assert_eq!(
+            info.message,
+            "Failed to upload some parts with error: InternalErrorError: m part_num: 3"
+        );
+        assert_eq!(e.info(false).message, "m");
+    }
+
+    #[test]
+    fn cancel_and_abort_are_plain_objects() {
+        let c = Error::Cancelled.info(true);
+        assert_eq!((c.kind, c.status, c.name.as_str()), (ErrorKind::Cancel, Some(0), "cancel"));
+        let a = Error::UploadGone.in_part(2).info(true);
+        assert_eq!(a.kind, ErrorKind::Abort);
+        assert_eq!(a.message, "upload task has been abort");
+        assert_eq!(a.part_num, Some(2));
+    }
+
+    #[test]
+    fn network_statuses() {
+        let e = Error::Network {
+            kind: NetworkKind::ResponseTimeout,
+            message: "x".into(),
+        };
+        assert_eq!(e.status(), Some(-2));
+        assert!(e.is_retryable());
+        assert!(!server(403, "SignatureDoesNotMatch").is_retryable());
+        assert!(server(503, "ServiceUnavailable").is_retryable());
+    }
+}

@@ -1,0 +1,358 @@
+//! One HTTP client per OSS client: builds, signs and sends requests, and turns responses into
+//! [`Response`] or [`Error`]. Retries with backoff live here too ([`Http::retrying`]).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
+use http::Method;
+
+use crate::config::ClientConfig;
+use crate::error::{Error, NetworkKind, ServerError};
+use crate::sign::{self, Credentials, SignParams};
+
+/// The body of a request.
+pub enum Body {
+    Empty,
+    Bytes(Bytes),
+    /// A streamed body of a known length (file parts).
+    Stream { body: reqwest::Body, len: u64 },
+}
+
+/// One request to OSS, before signing.
+pub struct Request {
+    pub method: Method,
+    /// Object key (already without a leading `/`); `None` for bucket-level requests.
+    pub key: Option<String>,
+    /// Decoded query parameters, in URL order; an empty value renders as a bare sub-resource.
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// Per-request timeout; the client's timeout when `None`.
+    pub timeout: Option<Duration>,
+    /// Statuses that count as success.
+    pub expect: &'static [u16],
+}
+
+impl Request {
+    pub fn new(method: Method, key: Option<&str>, expect: &'static [u16]) -> Self {
+        Request {
+            method,
+            key: key.map(str::to_string),
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            timeout: None,
+            expect,
+        }
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.query.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// A successful response, with what ali-oss puts in `res`.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub status_text: String,
+    /// Lowercase names, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub url: String,
+    /// Round-trip time in milliseconds.
+    pub rt_ms: u64,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Http {
+    client: reqwest::Client,
+    config: ClientConfig,
+    credentials: RwLock<Credentials>,
+}
+
+const USER_AGENT: &str = concat!("oss-turbo/", env!("CARGO_PKG_VERSION"));
+
+impl Http {
+    pub fn new(config: ClientConfig) -> Result<Arc<Self>, Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .pool_max_idle_per_host(64)
+            .pool_idle_timeout(Duration::from_secs(50))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(1000, 60_000)))
+            .build()
+            .map_err(|e| Error::invalid(format!("cannot create the HTTP client: {e}")))?;
+        Ok(Arc::new(Http {
+            credentials: RwLock::new(config.credentials.clone()),
+            client,
+            config,
+        }))
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    pub fn bucket(&self) -> Option<&str> {
+        self.config.bucket.as_deref()
+    }
+
+    /// Replaces the credentials used from the next request on (STS refresh).
+    pub fn set_credentials(&self, creds: Credentials) {
+        if let Ok(mut c) = self.credentials.write() {
+            *c = creds;
+        }
+    }
+
+    fn credentials(&self) -> Credentials {
+        match self.credentials.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The URL ali-oss reports for an object (`_objectUrl`).
+    pub fn object_url(&self, key: &str) -> String {
+        self.config.target(self.bucket(), Some(key), &[]).url
+    }
+
+    /// Signs and sends one request; a status outside `expect` becomes [`Error::Server`].
+    pub async fn send(&self, req: Request) -> Result<Response, Error> {
+        let bucket = self.bucket();
+        let target = self
+            .config
+            .target(bucket, req.key.as_deref(), &req.query);
+        let mut headers = req.headers;
+        let body_len = match &req.body {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::Stream { len, .. } => *len,
+        };
+        if !(req.method == Method::GET || req.method == Method::HEAD) || body_len > 0 {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(body_len));
+        }
+        let creds = self.credentials();
+        sign::sign(
+            self.config.sign_version,
+            &creds,
+            &SignParams {
+                method: req.method.as_str(),
+                bucket,
+                key: req.key.as_deref(),
+                query: &req.query,
+                region: &self.config.sign_region,
+                now: SystemTime::now(),
+            },
+            &mut headers,
+        );
+        if let Some(host) = &target.host_header {
+            let value = HeaderValue::from_str(host)
+                .map_err(|_| Error::invalid(format!("invalid Host header: {host}")))?;
+            headers.insert(HOST, value);
+        }
+        let timeout =
+            req.timeout.unwrap_or(Duration::from_millis(self.config.timeout_ms));
+        let mut builder = self
+            .client
+            .request(req.method.clone(), &target.url)
+            .headers(headers)
+            .timeout(timeout);
+        builder = match req.body {
+            Body::Empty => builder,
+            Body::Bytes(b) => builder.body(b),
+            Body::Stream { body, .. } => builder.body(body),
+        };
+        let started = Instant::now();
+        let resp = builder
+            .send()
+            .await
+            .map_err(|e| network_error(&e, &req.method, &target.url))?;
+        let status = resp.status();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| network_error(&e, &req.method, &target.url))?;
+        let response = Response {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_string(),
+            headers,
+            body,
+            url: target.url,
+            rt_ms: started.elapsed().as_millis() as u64,
+        };
+        if req.expect.contains(&response.status) {
+            Ok(response)
+        } else {
+            Err(server_error(&response))
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up.
+    /// Only errors that could succeed on a second try are retried, with exponential backoff and jitter.
+    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, Error>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        let mut tries = 0u32;
+        loop {
+            match attempt(tries).await {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retryable() && tries < self.config.retry_max => {
+                    tokio::time::sleep(backoff(tries)).await;
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// 200 ms doubled per try, capped at 10 s, with ±50 % jitter.
+fn backoff(try_index: u32) -> Duration {
+    let base = 200u64.saturating_mul(1 << try_index.min(6)).min(10_000);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = (u64::from(nanos) % (base + 1)) as i64 - (base / 2) as i64;
+    Duration::from_millis((base as i64 + jitter).max(10) as u64)
+}
+
+fn network_error(e: &reqwest::Error, method: &Method, url: &str) -> Error {
+    let kind = if e.is_timeout() {
+        if e.is_connect() {
+            NetworkKind::ConnectTimeout
+        } else {
+            NetworkKind::ResponseTimeout
+        }
+    } else {
+        NetworkKind::Request
+    };
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    let status = match kind {
+        NetworkKind::Request => -1,
+        _ => -2,
+    };
+    Error::Network {
+        kind,
+        message: format!("{detail}, {method} {url} {status}"),
+    }
+}
+
+/// Reads OSS's error XML from the body, or from the base64 `x-oss-err` header of a bodiless (HEAD) response.
+pub fn server_error(resp: &Response) -> Error {
+    let from_header;
+    let xml: &[u8] = if resp.body.is_empty() {
+        from_header = resp
+            .header("x-oss-err")
+            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+            .unwrap_or_default();
+        &from_header
+    } else {
+        &resp.body
+    };
+    let mut err = ServerError {
+        status: resp.status,
+        request_id: resp.header("x-oss-request-id").unwrap_or("").to_string(),
+        ec: resp.header("x-oss-ec").map(str::to_string),
+        ..ServerError::default()
+    };
+    if let Some(body) = crate::xml::parse_error(xml) {
+        err.code = body.code;
+        err.message = body.message;
+        if !body.request_id.is_empty() {
+            err.request_id = body.request_id;
+        }
+        err.host_id = body.host_id;
+        if body.ec.is_some() {
+            err.ec = body.ec;
+        }
+    }
+    Error::Server(Box::new(err))
+}
+
+/// Builds a header map from name/value pairs given by the user; a bad name or value is a clear error.
+pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::invalid(format!("invalid header name: {name:?}")))?;
+        let v = HeaderValue::from_str(value)
+            .map_err(|_| Error::invalid(format!("invalid value for header {name}")))?;
+        map.insert(n, v);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str, headers: &[(&str, &str)]) -> Response {
+        Response {
+            status,
+            status_text: String::new(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Bytes::from(body.to_string()),
+            url: String::new(),
+            rt_ms: 0,
+        }
+    }
+
+    #[test]
+    fn error_xml_body_is_read() {
+        let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchUpload</Code><Message>gone</Message><RequestId>AB</RequestId><HostId>h</HostId><EC>0042-1</EC></Error>";
+        let e = server_error(&resp(404, xml, &[("x-oss-request-id", "ZZ")]));
+        let info = e.info(false);
+        assert_eq!(info.name, "NoSuchUploadError");
+        assert_eq!(info.message, "gone");
+        assert_eq!(info.request_id.as_deref(), Some("AB"));
+        assert_eq!(info.ec_code.as_deref(), Some("0042-1"));
+    }
+
+    #[test]
+    fn head_error_is_read_from_x_oss_err() {
+        let xml = "<Error><Code>AccessDenied</Code><Message>no</Message><RequestId>R1</RequestId><HostId>h</HostId></Error>";
+        let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+        let e = server_error(&resp(403, "", &[("x-oss-err", &b64)]));
+        assert_eq!(e.info(false).name, "AccessDeniedError");
+        let bare = server_error(&resp(404, "", &[("x-oss-request-id", "R2")]));
+        let info = bare.info(false);
+        assert_eq!((info.name.as_str(), info.request_id.as_deref()), ("NoSuchKeyError", Some("R2")));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0) <= Duration::from_millis(300));
+        assert!(backoff(3) >= Duration::from_millis(800));
+        assert!(backoff(30) <= Duration::from_millis(15_000));
+    }
+}

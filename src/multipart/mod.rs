@@ -1,0 +1,4 @@
+//! Multipart uploads: the part plan and the scheduler.
+
+pub mod plan;
+pub mod upload;

@@ -1,0 +1,268 @@
+//! Where part bytes come from: a file read with positional reads, or memory shared with JavaScript.
+//!
+//! A part body is produced fresh for every try of a request, hashed (CRC-64) while it is produced, and
+//! never held whole: file parts stream in chunks of at most [`CHUNK`] bytes.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use crate::crc64::{self, Crc64};
+use crate::error::Error;
+
+/// Size of one read from a file (and of one body chunk handed to the socket).
+pub const CHUNK: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub enum Source {
+    File(Arc<FileSource>),
+    /// Bytes that stay where they are (a JS Buffer is wrapped without a copy).
+    Memory(Bytes),
+}
+
+pub struct FileSource {
+    pub path: String,
+    file: File,
+    size: u64,
+}
+
+impl Source {
+    /// Opens a file for reading parts; a missing path, a directory or an unreadable file is a clear error.
+    pub fn open_file(path: &str) -> Result<Source, Error> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!("{path} is not file")));
+        }
+        let file = File::open(path).map_err(|e| Error::io(path, &e))?;
+        Ok(Source::File(Arc::new(FileSource {
+            path: path.to_string(),
+            file,
+            size: meta.len(),
+        })))
+    }
+
+    pub fn len(&self) -> u64 {
+        match self {
+            Source::File(f) => f.size,
+            Source::Memory(b) => b.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A body for bytes `[start, end)` and the handle that yields their CRC-64 once the body was sent.
+    pub fn body(&self, start: u64, end: u64) -> (reqwest::Body, PartHash) {
+        match self {
+            Source::Memory(bytes) => {
+                let slice = bytes.slice(start as usize..end as usize);
+                let hash = PartHash::done(crc64::crc64(&slice), slice.len() as u64);
+                (reqwest::Body::from(slice), hash)
+            }
+            Source::File(file) => {
+                let hash = PartHash::streaming();
+                let stream = file_stream(file.clone(), start, end, hash.clone());
+                (reqwest::Body::wrap_stream(stream), hash)
+            }
+        }
+    }
+
+    /// The CRC-64 of bytes `[start, end)`, read now (used for parts uploaded by an earlier run).
+    pub async fn crc_of(&self, start: u64, end: u64) -> Result<u64, Error> {
+        match self {
+            Source::Memory(bytes) => Ok(crc64::crc64(&bytes[start as usize..end as usize])),
+            Source::File(file) => {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut crc = Crc64::new();
+                    let mut buf = vec![0u8; CHUNK.min((end - start) as usize)];
+                    let mut pos = start;
+                    while pos < end {
+                        let n = ((end - pos) as usize).min(buf.len());
+                        file.read_exact_at_checked(&mut buf[..n], pos)?;
+                        crc.update(&buf[..n]);
+                        pos += n as u64;
+                    }
+                    Ok(crc.finish())
+                })
+                .await
+                .map_err(|e| Error::Io(format!("read task failed: {e}")))?
+            }
+        }
+    }
+}
+
+impl FileSource {
+    fn read_exact_at_checked(&self, buf: &mut [u8], offset: u64) -> Result<(), Error> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => {
+                    return Err(Error::Io(format!(
+                        "{}: file ended at byte {} while reading a part; it changed during the upload",
+                        self.path,
+                        offset + done as u64
+                    )))
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(&self.path, &e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The CRC-64 of a part body, filled in while the body streams out.
+#[derive(Clone)]
+pub struct PartHash(Arc<Mutex<HashState>>);
+
+struct HashState {
+    crc: Crc64,
+    bytes: u64,
+    finished: Option<u64>,
+    error: Option<Error>,
+}
+
+impl PartHash {
+    fn streaming() -> Self {
+        PartHash(Arc::new(Mutex::new(HashState {
+            crc: Crc64::new(),
+            bytes: 0,
+            finished: None,
+            error: None,
+        })))
+    }
+
+    fn done(crc: u64, bytes: u64) -> Self {
+        let h = Self::streaming();
+        if let Ok(mut s) = h.0.lock() {
+            s.finished = Some(crc);
+            s.bytes = bytes;
+        }
+        h
+    }
+
+    /// The CRC once every byte was produced, or the read error that stopped the body.
+    pub fn result(&self) -> Result<Option<u64>, Error> {
+        let s = self.0.lock().map_err(|_| Error::Io("hash state poisoned".into()))?;
+        match &s.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(s.finished),
+        }
+    }
+
+    /// The read error that stopped the body, if any.
+    pub fn error(&self) -> Option<Error> {
+        self.0.lock().ok().and_then(|s| s.error.clone())
+    }
+}
+
+fn file_stream(
+    file: Arc<FileSource>,
+    start: u64,
+    end: u64,
+    hash: PartHash,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(start, move |pos| {
+        let file = file.clone();
+        let hash = hash.clone();
+        async move {
+            if pos >= end {
+                return None;
+            }
+            let n = ((end - pos) as usize).min(CHUNK);
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; n];
+                file.read_exact_at_checked(&mut buf, pos).map(|_| buf)
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Io(format!("read task failed: {e}"))));
+            match read {
+                Ok(buf) => {
+                    if let Ok(mut s) = hash.0.lock() {
+                        s.crc.update(&buf);
+                        s.bytes += n as u64;
+                        if pos + n as u64 >= end {
+                            s.finished = Some(s.crc.finish());
+                        }
+                    }
+                    Some((Ok(Bytes::from(buf)), pos + n as u64))
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if let Ok(mut s) = hash.0.lock() {
+                        s.error = Some(e);
+                    }
+                    Some((Err(std::io::Error::other(message)), end))
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn temp_file(data: &[u8]) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "oss-turbo-source-{}-{}",
+            std::process::id(),
+            crc64::crc64(data)
+        ));
+        std::fs::write(&path, data).expect("write temp file");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[tokio::test]
+    async fn file_parts_stream_in_chunks_and_hash_as_they_go() {
+        let data: Vec<u8> = (0..(CHUNK * 2 + 17)).map(|i| (i * 31 % 251) as u8).collect();
+        let path = temp_file(&data);
+        let source = Source::open_file(&path).expect("open");
+        assert_eq!(source.len(), data.len() as u64);
+        let Source::File(f) = &source else { panic!("file source") };
+        let hash = PartHash::streaming();
+        let mut stream = Box::pin(file_stream(f.clone(), 5, data.len() as u64, hash.clone()));
+        let mut got = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.expect("chunk");
+            assert!(chunk.len() <= CHUNK);
+            got.extend_from_slice(&chunk);
+            chunks += 1;
+        }
+        assert_eq!(chunks, 3);
+        assert_eq!(&got[..], &data[5..]);
+        assert_eq!(hash.result().expect("no error"), Some(crc64::crc64(&data[5..])));
+        assert_eq!(
+            source.crc_of(5, data.len() as u64).await.expect("crc"),
+            crc64::crc64(&data[5..])
+        );
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrinks_is_an_error_not_a_short_part() {
+        let path = temp_file(&[7u8; 1000]);
+        let source = Source::open_file(&path).expect("open");
+        let Source::File(f) = &source else { panic!("file source") };
+        let hash = PartHash::streaming();
+        let items: Vec<_> = file_stream(f.clone(), 0, 2000, hash.clone()).collect().await;
+        assert!(items.iter().any(|r| r.is_err()));
+        assert!(hash.error().expect("error kept").to_string().contains("changed"));
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn bad_paths_say_what_is_wrong() {
+        let missing = Source::open_file("/nonexistent/oss-turbo/x").err().expect("error");
+        assert!(missing.to_string().contains("no such file"), "{missing}");
+        let dir = Source::open_file("/tmp").err().expect("error");
+        assert!(dir.to_string().contains("is not file"), "{dir}");
+    }
+}
