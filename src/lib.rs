@@ -4,6 +4,7 @@ use napi_derive::napi;
 pub mod config;
 pub mod crc64;
 pub mod sign;
+pub mod xml;
 
 /// Version of the native core.
 #[napi]
