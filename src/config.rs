@@ -30,6 +30,9 @@ pub const MSG_REGION: &str = "The region must be conform to the specifications";
 pub const MSG_ENDPOINT: &str = "The endpoint must be conform to the specifications";
 pub const MSG_PROTOCOL: &str = "Endpoint protocol must be http or https.";
 pub const MSG_REQUIRE_ENDPOINT: &str = "require options.endpoint or options.region";
+/// Raised by ali-oss's object operations (not the constructor) when there is neither a
+/// bucket nor `cname`.
+pub const MSG_NO_BUCKET: &str = "Please create a bucket first";
 
 /// ali-oss's defaults (contract §7).
 pub const DEFAULT_REGION: &str = "oss-cn-hangzhou";
@@ -119,8 +122,8 @@ fn parse_ms(s: &str) -> Option<f64> {
     Some(n * unit)
 }
 
-/// Client options as JS passed them.
-#[derive(Debug, Default, Clone)]
+/// Client options as JS passed them. `Debug` redacts the secret and the token.
+#[derive(Default, Clone)]
 pub struct ClientOptions {
     pub region: Option<String>,
     pub endpoint: Option<String>,
@@ -137,6 +140,31 @@ pub struct ClientOptions {
     pub retry_max: Option<u32>,
     /// Milliseconds.
     pub refresh_sts_token_interval: Option<u64>,
+}
+
+impl fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("ClientOptions")
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("access_key_secret", &redact(&self.access_key_secret))
+            .field("sts_token", &redact(&self.sts_token))
+            .field("secure", &self.secure)
+            .field("internal", &self.internal)
+            .field("cname", &self.cname)
+            .field("sld_enable", &self.sld_enable)
+            .field("timeout", &self.timeout)
+            .field("authorization_v4", &self.authorization_v4)
+            .field("retry_max", &self.retry_max)
+            .field(
+                "refresh_sts_token_interval",
+                &self.refresh_sts_token_interval,
+            )
+            .finish()
+    }
 }
 
 /// The parsed endpoint, as ali-oss keeps it (`url.parse` result).
