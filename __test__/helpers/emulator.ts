@@ -1,0 +1,215 @@
+// Starts the local OSS emulator (emulator/, binary `oss-emulator`) for a test file and
+// drives its control API (/-/…). Node 20 built-ins only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const TEST_AK = 'test-ak';
+export const TEST_SK = 'test-sk';
+export const TEST_BUCKET = 'examplebucket';
+export const TEST_REGION = 'oss-cn-hangzhou';
+
+export interface FaultRule {
+  api?: string;
+  key?: string;
+  partNumber?: number;
+  uploadId?: string;
+  nth?: number;
+  times?: number;
+  action:
+    | { type: 'error'; status: number; code: string; message?: string }
+    | { type: 'reset'; afterBytes: number }
+    | { type: 'delay'; ms: number }
+    | { type: 'stall'; ms: number }
+    | { type: 'badCrc' };
+}
+
+export interface LogEntry {
+  seq: number;
+  method: string;
+  path: string;
+  query: string;
+  api: string | null;
+  bucket: string | null;
+  key: string | null;
+  partNumber: number | null;
+  uploadId: string | null;
+  headers: Record<string, string>;
+  status: number;
+  bytes: number;
+  fault: string | null;
+}
+
+export interface EmulatorOptions {
+  bench?: boolean;
+  args?: string[];
+}
+
+export interface Emulator {
+  port: number;
+  endpoint: string /* 'http://127.0.0.1:PORT' */;
+  dataDir: string;
+  addFault(rule: FaultRule): Promise<number>;
+  clearFaults(): Promise<void>;
+  expireUpload(sel: { uploadId?: string; key?: string }): Promise<number>;
+  log(): Promise<LogEntry[]>;
+  clearLog(): Promise<void>;
+  reset(): Promise<void>;
+  setClockSkew(ms: number): Promise<void>;
+  addCredentials(c: {
+    accessKeyId: string;
+    accessKeySecret: string;
+    securityToken?: string;
+    expiresInMs?: number;
+  }): Promise<void>;
+  getObject(key: string, bucket?: string): Promise<Buffer | null>;
+  stop(): Promise<void>;
+}
+
+function emulatorBinary(): string {
+  const fromEnv = process.env.OSS_EMULATOR_BIN;
+  const bin = fromEnv && fromEnv.length > 0 ? fromEnv : resolve(__dirname, '..', '..', 'target', 'release', 'oss-emulator');
+  if (!existsSync(bin)) {
+    throw new Error(
+      `oss-emulator binary not found at ${bin}: run \`npm run build:emulator\` ` +
+        '(or set OSS_EMULATOR_BIN to a built oss-emulator)',
+    );
+  }
+  return bin;
+}
+
+function waitForPort(child: ChildProcess): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const stdout = child.stdout;
+    if (!stdout) {
+      reject(new Error('oss-emulator: no stdout'));
+      return;
+    }
+    const rl = createInterface({ input: stdout });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      reject(new Error(`oss-emulator did not start within 10 s. stderr: ${stderr}`));
+    }, 10_000);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      reject(new Error(`oss-emulator exited before listening (code ${code}, signal ${signal}). stderr: ${stderr}`));
+    };
+    child.once('exit', onExit);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      rl.close();
+      // Keep draining stdout so the child never blocks on a full pipe.
+      stdout.resume();
+      const m = /^oss-emulator listening on http:\/\/[^\s]+:(\d+)\s*$/.exec(line);
+      if (!m) {
+        reject(new Error(`unexpected first line from oss-emulator: ${JSON.stringify(line)}`));
+        return;
+      }
+      resolvePort(Number(m[1]));
+    });
+  });
+}
+
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const bin = emulatorBinary();
+  const dataDir = mkdtempSync(join(tmpdir(), 'oss-emu-test-'));
+  const args = ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--exit-on-stdin-eof'];
+  if (opts.bench) args.push('--bench');
+  if (opts.args) args.push(...opts.args);
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let port: number;
+  try {
+    port = await waitForPort(child);
+  } catch (e) {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+  // Don't let the emulator or its pipes keep the test process alive: if the test
+  // process ends without stop(), stdin closes and the emulator exits by itself.
+  child.stderr?.resume();
+  child.unref();
+  for (const s of [child.stdin, child.stdout, child.stderr]) {
+    (s as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r();
+    else child.once('exit', () => r());
+  });
+
+  async function control(method: string, path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${endpoint}/-/${path}`, {
+      method,
+      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      throw new Error(`oss-emulator ${method} /-/${path} failed: ${res.status} ${text}`);
+    }
+    return text.length > 0 ? JSON.parse(text) : null;
+  }
+
+  return {
+    port,
+    endpoint,
+    dataDir,
+    async addFault(rule) {
+      const r = await control('POST', 'faults', rule);
+      return r.id as number;
+    },
+    async clearFaults() {
+      await control('DELETE', 'faults');
+    },
+    async expireUpload(sel) {
+      const r = await control('POST', 'uploads/expire', sel);
+      return r.expired as number;
+    },
+    async log() {
+      return (await control('GET', 'log')) as LogEntry[];
+    },
+    async clearLog() {
+      await control('DELETE', 'log');
+    },
+    async reset() {
+      await control('POST', 'reset');
+    },
+    async setClockSkew(ms) {
+      await control('POST', 'clock', { skewMs: ms });
+    },
+    async addCredentials(c) {
+      await control('POST', 'credentials', c);
+    },
+    async getObject(key, bucket = TEST_BUCKET) {
+      const path = `${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
+      const res = await fetch(`${endpoint}/-/objects/${path}`);
+      if (res.status === 404) {
+        await res.arrayBuffer();
+        return null;
+      }
+      if (!res.ok) throw new Error(`oss-emulator GET /-/objects/${path} failed: ${res.status} ${await res.text()}`);
+      return Buffer.from(await res.arrayBuffer());
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      child.stdin?.destroy();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,587 @@
+//! Accept loop, connection handling (including abortive resets), request routing,
+//! authentication, fault injection and the request log.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::auth::{self, SignedRequest};
+use crate::error::OssError;
+use crate::http_util::{error_response, set_header, Body, BodyReader};
+use crate::state::{FaultAction, FaultTarget, LogEntry, State};
+use crate::util::{percent_decode, request_id};
+use crate::{control, ops};
+
+/// Bytes drained from a request body whose request failed, before giving up and
+/// letting the connection close.
+const DRAIN_CAP: u64 = 256 << 20;
+
+/// Per-connection context.
+pub struct Conn {
+    pub peer: SocketAddr,
+    kill: Notify,
+}
+
+impl Conn {
+    /// Drops the connection abortively (RST) as soon as the handler yields.
+    pub fn kill(&self) {
+        self.kill.notify_one();
+    }
+}
+
+pub async fn serve(listener: TcpListener, state: Arc<State>) {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(1 << 20)
+        .max_headers(256);
+    builder.http2().max_concurrent_streams(256);
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("oss-emulator: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        // A duplicate of the socket, kept to set SO_LINGER=0 before an abortive close.
+        let dup = socket2::SockRef::from(&stream).try_clone().ok();
+        let conn = Arc::new(Conn {
+            peer,
+            kill: Notify::new(),
+        });
+        let state = state.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let c2 = conn.clone();
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let state = state.clone();
+                let conn = c2.clone();
+                async move { Ok::<_, Infallible>(handle(state, conn, req).await) }
+            });
+            let served = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(served);
+            tokio::select! {
+                _ = served.as_mut() => {}
+                _ = conn.kill.notified() => {
+                    if let Some(d) = &dup {
+                        let _ = d.set_linger(Some(Duration::ZERO));
+                    }
+                }
+            }
+            drop(served);
+            drop(dup);
+        });
+    }
+}
+
+/// Where a request is addressed.
+#[derive(Debug, PartialEq)]
+pub struct Route {
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    pub virtual_hosted: bool,
+}
+
+fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return match host.find(']') {
+            Some(i) => &host[..=i],
+            None => host,
+        };
+    }
+    match host.rfind(':') {
+        Some(i) if host[i + 1..].bytes().all(|c| c.is_ascii_digit()) => &host[..i],
+        _ => host,
+    }
+}
+
+/// Path-style for IP literals, `localhost`, dot-less hosts and `oss-*` service
+/// endpoints; otherwise the first Host label is the bucket.
+pub fn route(host: &str, path: &str) -> Result<Route, OssError> {
+    let h = host_without_port(host.trim()).to_ascii_lowercase();
+    let path_style = h.is_empty()
+        || h.starts_with('[')
+        || h.parse::<IpAddr>().is_ok()
+        || h == "localhost"
+        || !h.contains('.')
+        || h.starts_with("oss-");
+    let bad = || {
+        OssError::new(
+            400,
+            "InvalidURI",
+            "Couldn't parse the specified URI (bad percent-encoding or invalid UTF-8).",
+        )
+    };
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if path_style {
+        if rest.is_empty() {
+            return Ok(Route {
+                bucket: None,
+                key: None,
+                virtual_hosted: false,
+            });
+        }
+        let (b, k) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        let bucket = percent_decode(b, false).ok_or_else(bad)?;
+        let key = if k.is_empty() {
+            None
+        } else {
+            Some(percent_decode(k, false).ok_or_else(bad)?)
+        };
+        Ok(Route {
+            bucket: Some(bucket),
+            key,
+            virtual_hosted: false,
+        })
+    } else {
+        let bucket = h.split('.').next().unwrap_or("").to_string();
+        let key = if rest.is_empty() {
+            None
+        } else {
+            Some(percent_decode(rest, false).ok_or_else(bad)?)
+        };
+        Ok(Route {
+            bucket: Some(bucket),
+            key,
+            virtual_hosted: true,
+        })
+    }
+}
+
+pub fn has_q(q: &[(String, String)], name: &str) -> bool {
+    q.iter().any(|(k, _)| k == name)
+}
+
+/// The OSS action name of a request, or None when the emulator does not implement it.
+pub fn api_of(method: &Method, r: &Route, q: &[(String, String)]) -> Option<&'static str> {
+    let sub = |n: &str| has_q(q, n);
+    match (&r.bucket, &r.key) {
+        (None, _) => match *method {
+            Method::GET => Some("ListBuckets"),
+            _ => None,
+        },
+        (Some(_), None) => {
+            let plain = !q.iter().any(|(k, _)| auth::is_v1_subresource(k));
+            match *method {
+                Method::PUT if plain => Some("PutBucket"),
+                Method::GET if sub("uploads") => Some("ListMultipartUploads"),
+                Method::GET if plain && q.iter().any(|(k, v)| k == "list-type" && v == "2") => {
+                    Some("ListObjectsV2")
+                }
+                Method::GET if plain => Some("ListObjects"),
+                _ => None,
+            }
+        }
+        (Some(_), Some(_)) => match *method {
+            Method::PUT if sub("partNumber") || sub("uploadId") => Some("UploadPart"),
+            Method::PUT
+                if !q
+                    .iter()
+                    .any(|(k, _)| auth::is_v1_subresource(k) && !k.starts_with("x-oss-")) =>
+            {
+                Some("PutObject")
+            }
+            Method::GET if sub("uploadId") => Some("ListParts"),
+            Method::GET
+                if !q.iter().any(|(k, _)| {
+                    auth::is_v1_subresource(k)
+                        && !k.starts_with("response-")
+                        && !k.starts_with("x-oss-")
+                }) =>
+            {
+                Some("GetObject")
+            }
+            Method::HEAD => Some("HeadObject"),
+            Method::GET if sub("objectMeta") => Some("HeadObject"),
+            Method::DELETE if sub("uploadId") => Some("AbortMultipartUpload"),
+            Method::DELETE if q.iter().all(|(k, _)| !auth::is_v1_subresource(k)) => {
+                Some("DeleteObject")
+            }
+            Method::POST if sub("uploads") => Some("InitiateMultipartUpload"),
+            Method::POST if sub("uploadId") => Some("CompleteMultipartUpload"),
+            _ => None,
+        },
+    }
+}
+
+/// Everything an OSS operation handler needs about its request.
+pub struct Req {
+    pub state: Arc<State>,
+    pub id: String,
+    pub host: String,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Vec<(String, String)>,
+    pub route: Route,
+    pub api: &'static str,
+}
+
+impl Req {
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    pub fn bucket(&self) -> &str {
+        self.route.bucket.as_deref().unwrap_or("")
+    }
+    pub fn key(&self) -> &str {
+        self.route.key.as_deref().unwrap_or("")
+    }
+    pub fn host_id(&self) -> String {
+        host_id(
+            &self.host,
+            self.route.bucket.as_deref(),
+            &self.state.config.region,
+        )
+    }
+    pub fn error(&self, e: &OssError) -> Response<Body> {
+        error_response(
+            e,
+            &self.id,
+            &self.host_id(),
+            self.state.now(),
+            self.method == Method::HEAD,
+        )
+    }
+}
+
+fn host_id(host: &str, bucket: Option<&str>, region: &str) -> String {
+    if !host.is_empty() {
+        return host.to_string();
+    }
+    match bucket {
+        Some(b) => format!("{b}.oss-{region}.aliyuncs.com"),
+        None => format!("oss-{region}.aliyuncs.com"),
+    }
+}
+
+fn log_headers(h: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for (k, v) in h.iter() {
+        let name = k.as_str();
+        if name == "authorization" || name == "x-oss-security-token" {
+            continue;
+        }
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        match m.get_mut(name) {
+            Some(serde_json::Value::String(s)) => {
+                s.push_str(", ");
+                s.push_str(&v);
+            }
+            _ => {
+                m.insert(name.to_string(), serde_json::Value::String(v));
+            }
+        }
+    }
+    m
+}
+
+async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
+    let (parts, incoming) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    if path.starts_with("/-/") {
+        return control::handle(&state, &conn, parts, BodyReader::new(incoming), &path).await;
+    }
+    let id = request_id();
+    let seq = state.next_seq();
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let mut body = BodyReader::new(incoming);
+    let head = parts.method == Method::HEAD;
+    let expect_continue = parts
+        .headers
+        .get("expect")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+
+    let mut entry = LogEntry {
+        seq,
+        method: parts.method.to_string(),
+        path: path.clone(),
+        query: raw_query.clone(),
+        api: None,
+        bucket: None,
+        key: None,
+        part_number: None,
+        upload_id: None,
+        headers: log_headers(&parts.headers),
+        status: 0,
+        bytes: 0,
+        fault: None,
+    };
+
+    let early = |e: OssError, bucket: Option<&str>| {
+        error_response(
+            &e,
+            &id,
+            &host_id(&host, bucket, &state.config.region),
+            state.now(),
+            head,
+        )
+    };
+
+    let parsed = crate::util::parse_query(&raw_query)
+        .ok_or_else(|| {
+            OssError::new(
+                400,
+                "InvalidURI",
+                "Couldn't parse the query string (bad percent-encoding).",
+            )
+        })
+        .and_then(|q| route(&host, &path).map(|r| (q, r)));
+    let (query, route) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            if !expect_continue {
+                body.drain(DRAIN_CAP).await;
+            }
+            let resp = early(e, None);
+            entry.status = resp.status().as_u16();
+            entry.bytes = body.received;
+            state.push_log(entry);
+            return resp;
+        }
+    };
+    entry.bucket = route.bucket.clone();
+    entry.key = route.key.clone();
+    entry.part_number = query
+        .iter()
+        .find(|(k, _)| k == "partNumber")
+        .and_then(|(_, v)| v.parse().ok());
+    entry.upload_id = query
+        .iter()
+        .find(|(k, _)| k == "uploadId")
+        .map(|(_, v)| v.clone());
+
+    let Some(api) = api_of(&parts.method, &route, &query) else {
+        if !expect_continue {
+            body.drain(DRAIN_CAP).await;
+        }
+        let resp = early(
+            OssError::new(
+                501,
+                "NotImplemented",
+                format!(
+                    "The emulator does not implement {} {} with this query.",
+                    parts.method, path
+                ),
+            ),
+            route.bucket.as_deref(),
+        );
+        entry.status = resp.status().as_u16();
+        entry.bytes = body.received;
+        state.push_log(entry);
+        return resp;
+    };
+    entry.api = Some(api.to_string());
+
+    let r = Req {
+        state: state.clone(),
+        id: id.clone(),
+        host,
+        method: parts.method.clone(),
+        headers: parts.headers,
+        query,
+        route,
+        api,
+    };
+
+    // Fault injection.
+    let fault = state.match_fault(&FaultTarget {
+        api,
+        key: r.route.key.as_deref(),
+        part_number: entry.part_number,
+        upload_id: entry.upload_id.as_deref(),
+    });
+    entry.fault = fault.as_ref().map(|f| f.kind().to_string());
+    match &fault {
+        Some(FaultAction::Error {
+            status,
+            code,
+            message,
+        }) => {
+            if !expect_continue {
+                body.drain(DRAIN_CAP).await;
+            }
+            let mut e = OssError::new(
+                *status,
+                code,
+                message
+                    .clone()
+                    .unwrap_or_else(|| format!("Injected fault: {code}")),
+            );
+            if let Some(k) = &r.route.key {
+                e = e.with("Key", k.clone());
+            }
+            let resp = r.error(&e);
+            entry.status = resp.status().as_u16();
+            entry.bytes = body.received;
+            state.push_log(entry);
+            return resp;
+        }
+        Some(FaultAction::Reset { after_bytes }) => {
+            body.consume(*after_bytes).await;
+            entry.bytes = body.received;
+            entry.status = 0;
+            state.push_log(entry);
+            conn.kill();
+            return std::future::pending::<Response<Body>>().await;
+        }
+        Some(FaultAction::Stall { ms }) => {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+        }
+        _ => {}
+    }
+
+    // Authentication.
+    let verified = {
+        let lookup = |ak: &str| state.lookup_cred(ak);
+        auth::verify(
+            &SignedRequest {
+                method: r.method.as_str(),
+                headers: &r.headers,
+                query: &r.query,
+                bucket: r.route.bucket.as_deref(),
+                key: r.route.key.as_deref(),
+            },
+            &lookup,
+            &state.config.region,
+            state.now(),
+            state.config.bench,
+        )
+    };
+    let mut resp = match verified {
+        Err(e) => {
+            if !expect_continue {
+                body.drain(DRAIN_CAP).await;
+            }
+            r.error(&e)
+        }
+        Ok(_) => match ops::dispatch(&r, &mut body).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                if !expect_continue && !body.finished {
+                    body.drain(DRAIN_CAP).await;
+                }
+                r.error(&e)
+            }
+        },
+    };
+
+    match &fault {
+        Some(FaultAction::Delay { ms }) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        Some(FaultAction::BadCrc) => {
+            let bad = resp
+                .headers()
+                .get("x-oss-hash-crc64ecma")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|c| c ^ 0x5A5A_5A5A_5A5A_5A5A)
+                .unwrap_or(1);
+            set_header(&mut resp, "x-oss-hash-crc64ecma", &bad.to_string());
+        }
+        _ => {}
+    }
+    entry.status = resp.status().as_u16();
+    entry.bytes = body.received;
+    state.push_log(entry);
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(host: &str, path: &str) -> (Option<String>, Option<String>) {
+        let r = route(host, path).expect("route");
+        (r.bucket, r.key)
+    }
+
+    #[test]
+    fn addressing() {
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(rt("127.0.0.1:9000", "/b/k/x"), (s("b"), s("k/x")));
+        assert_eq!(rt("127.0.0.1:9000", "/b"), (s("b"), None));
+        assert_eq!(rt("127.0.0.1:9000", "/b/"), (s("b"), None));
+        assert_eq!(rt("127.0.0.1:9000", "/"), (None, None));
+        assert_eq!(rt("localhost:9000", "/b/a%20b"), (s("b"), s("a b")));
+        assert_eq!(rt("myhost", "/b/k"), (s("b"), s("k")));
+        assert_eq!(rt("[::1]:9000", "/b/k"), (s("b"), s("k")));
+        assert_eq!(rt("oss-cn-hangzhou.aliyuncs.com", "/b/k"), (s("b"), s("k")));
+        assert_eq!(
+            rt("examplebucket.oss-cn-hangzhou.aliyuncs.com", "/dir/a+b.txt"),
+            (s("examplebucket"), s("dir/a+b.txt"))
+        );
+        assert_eq!(rt("bkt.localhost:1234", "/"), (s("bkt"), None));
+        assert_eq!(route("127.0.0.1", "/b/%zz").unwrap_err().code, "InvalidURI");
+        assert_eq!(route("127.0.0.1", "/b/%C3").unwrap_err().code, "InvalidURI");
+    }
+
+    #[test]
+    fn apis() {
+        let r = route("127.0.0.1", "/b/k").expect("route");
+        let q = |s: &str| crate::util::parse_query(s).expect("query");
+        assert_eq!(
+            api_of(&Method::PUT, &r, &q("partNumber=1&uploadId=x")),
+            Some("UploadPart")
+        );
+        assert_eq!(api_of(&Method::PUT, &r, &q("")), Some("PutObject"));
+        assert_eq!(
+            api_of(&Method::POST, &r, &q("uploads=")),
+            Some("InitiateMultipartUpload")
+        );
+        assert_eq!(
+            api_of(&Method::POST, &r, &q("uploadId=x")),
+            Some("CompleteMultipartUpload")
+        );
+        assert_eq!(
+            api_of(&Method::DELETE, &r, &q("uploadId=x")),
+            Some("AbortMultipartUpload")
+        );
+        assert_eq!(
+            api_of(&Method::GET, &r, &q("uploadId=x&max-parts=2")),
+            Some("ListParts")
+        );
+        assert_eq!(
+            api_of(&Method::GET, &r, &q("response-content-type=a")),
+            Some("GetObject")
+        );
+        assert_eq!(api_of(&Method::GET, &r, &q("acl")), None);
+        let b = route("127.0.0.1", "/b").expect("route");
+        assert_eq!(
+            api_of(&Method::GET, &b, &q("uploads")),
+            Some("ListMultipartUploads")
+        );
+        assert_eq!(
+            api_of(&Method::GET, &b, &q("prefix=a")),
+            Some("ListObjects")
+        );
+        assert_eq!(api_of(&Method::PUT, &b, &q("")), Some("PutBucket"));
+    }
+}
