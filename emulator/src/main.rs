@@ -93,7 +93,7 @@ fn cleanup_and_exit(tmp: &Option<PathBuf>, code: i32) -> ! {
 fn main() {
     let args = Args::parse();
     let mut creds: HashMap<String, Credential> = HashMap::new();
-    let cred_args = if args.credentials.is_empty() && args.sts_token.is_empty() {
+    let cred_args = if args.credentials.is_empty() {
         vec!["test-ak:test-sk".to_string()]
     } else {
         args.credentials.clone()

@@ -71,8 +71,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
                 let conn = c2.clone();
                 async move { Ok::<_, Infallible>(handle(state, conn, req).await) }
             });
-            let served = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(served);
+            let mut served = Box::pin(builder.serve_connection(TokioIo::new(stream), svc));
             tokio::select! {
                 _ = served.as_mut() => {}
                 _ = conn.kill.notified() => {
