@@ -143,7 +143,7 @@ describe('errors shaped like ali-oss', () => {
       const errs: Record<string, any> = {}
       errs.ali = await rejection(ali(emu, { accessKeySecret: 'wrong', authorizationV4: v4 }).multipartUpload('x', data))
       errs.turbo = await rejection(turbo(emu, { accessKeySecret: 'wrong', authorizationV4: v4 }).multipartUpload('x', data))
-      assert.ok(errs.turbo instanceof Error)
+      assert.equal(errs.turbo instanceof Error, true)
       for (const f of ['name', 'code', 'status']) assert.equal(errs.turbo[f], errs.ali[f], f)
       assert.equal(errs.turbo.name, 'SignatureDoesNotMatchError')
       assert.equal(errs.turbo.status, 403)
@@ -156,7 +156,7 @@ describe('errors shaped like ali-oss', () => {
     const data = makeData(300 * KB)
     for (const partSize of [1024, 102400.5]) {
       const errs = await both((c) => c.multipartUpload('ps', data, { partSize }))
-      assert.ok(errs.turbo instanceof Error)
+      assert.equal(errs.turbo instanceof Error, true)
       assert.equal(errs.turbo.message, errs.ali.message)
       assert.equal(errs.turbo.name, errs.ali.name)
     }
