@@ -6,7 +6,7 @@
 
 const path = require('path')
 const mime = require('mime')
-const { NativeClient, nativeVersion } = require('./binding.js')
+const { NativeClient, nativeVersion } = require('./lib/load-binding.js')()
 
 const SECRET_KEYS = ['accessKeySecret', 'stsToken']
 
