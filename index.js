@@ -60,6 +60,9 @@ class OSS {
       options.headers = options.headers || {}
       convertMeta(options.meta, options.headers)
     }
+    const signal = options.signal
+    if (signal && signal.aborted) throw makeError({ kind: 'cancel' })
+    const onBytes = typeof options.onUploadProgress === 'function' ? options.onUploadProgress : null
     await this._refreshSts()
     const session = this._native.multipartUpload(name, file, {
       partSize: options.partSize,
@@ -68,6 +71,8 @@ class OSS {
       contentType: contentType(options.mime, name),
       completeHeaders: callbackHeaders(options),
       timeout: options.timeout,
+      checkpointFile: options.checkpointFile == null ? undefined : String(options.checkpointFile),
+      byteProgress: !!onBytes,
       checkpoint: resume
         ? {
             uploadId: given.uploadId,
@@ -82,59 +87,79 @@ class OSS {
     let checkpoint = resume ? given : null
     let numParts = 0
     let callbackError = null
-    for (;;) {
-      const ev = await session.next()
-      switch (ev.kind) {
-        case 'warning':
-          console.warn(ev.message)
-          break
-        case 'put': {
-          if (progress) await progress(1)
-          const res = toRes(ev.res)
-          return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
-        }
-        case 'initiated':
-          numParts = ev.numParts
-          checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
-          try {
-            if (progress) await progress(0, checkpoint, toRes(ev.res))
-            session.ack(true)
-          } catch (err) {
-            callbackError = err
-            session.ack(false)
-          }
-          break
-        case 'resumed':
-          numParts = ev.numParts
-          if (ev.doneParts.length !== checkpoint.doneParts.length) {
-            // An old checkpoint listed a part twice: keep one entry per part, in the caller's own array.
-            checkpoint.doneParts.splice(0, checkpoint.doneParts.length, ...ev.doneParts)
-          }
-          break
-        case 'part':
-          checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
-          try {
-            if (progress) await progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
-            session.ack(true)
-          } catch (err) {
-            if (!callbackError) {
-              callbackError = err
-              if (err && typeof err === 'object') err.partNum = ev.number
+    const onAbort = () => session.cancel()
+    if (signal) signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      for (;;) {
+        const ev = await session.next()
+        switch (ev.kind) {
+          case 'warning':
+            console.warn(ev.message)
+            break
+          case 'bytes':
+            try {
+              onBytes({ loaded: ev.loaded, total: ev.total })
+            } catch (err) {
+              // A throwing byte callback stops this upload and is what it rejects with.
+              if (!callbackError) callbackError = err
+              session.cancel()
             }
-            session.ack(false)
+            break
+          case 'put': {
+            if (progress) await progress(1)
+            const res = toRes(ev.res)
+            return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
           }
-          break
-        case 'completed': {
-          const res = toRes(ev.res)
-          if (progress) await progress(1, null, res)
-          return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
+          case 'initiated':
+            numParts = ev.numParts
+            checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
+            try {
+              if (progress) await progress(0, checkpoint, toRes(ev.res))
+              session.ack(true)
+            } catch (err) {
+              callbackError = err
+              session.ack(false)
+            }
+            break
+          case 'resumed':
+            numParts = ev.numParts
+            if (!checkpoint) {
+              // Resumed from options.checkpointFile: the caller gets a checkpoint object as ali-oss builds one.
+              checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
+            }
+            if (!sameParts(checkpoint.doneParts, ev.doneParts)) {
+              // Duplicates, or parts the server does not hold: keep the caller's own array, with what is true.
+              checkpoint.doneParts.splice(0, checkpoint.doneParts.length, ...ev.doneParts)
+            }
+            break
+          case 'part':
+            checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
+            try {
+              if (progress) await progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
+              session.ack(true)
+            } catch (err) {
+              if (!callbackError) {
+                callbackError = err
+                if (err && typeof err === 'object') err.partNum = ev.number
+              }
+              session.ack(false)
+            }
+            break
+          case 'completed': {
+            const res = toRes(ev.res)
+            if (progress) await progress(1, null, res)
+            return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
+          }
+          case 'error':
+          default:
+            if (callbackError && (ev.error.kind === 'callback' || ev.error.kind === 'cancel')) {
+              throw callbackFailure(callbackError, options.parallel)
+            }
+            throw makeError(ev.error)
         }
-        case 'error':
-        default:
-          throw ev.error && ev.error.kind === 'callback'
-            ? callbackFailure(callbackError, ev.error, options.parallel)
-            : makeError(ev.error)
       }
+    } finally {
+      if (signal) signal.removeEventListener('abort', onAbort)
     }
   }
 
@@ -282,7 +307,7 @@ function nativeOptions(o) {
     sldEnable: o.sldEnable == null ? undefined : !!o.sldEnable,
     timeout: o.timeout || undefined,
     authorizationV4: o.authorizationV4 == null ? undefined : !!o.authorizationV4,
-    retryMax: o.retryMax || undefined,
+    retryMax: typeof o.retryMax === 'number' ? o.retryMax : undefined,
     refreshStsTokenInterval: o.refreshSTSTokenInterval || undefined,
   }
 }
@@ -306,6 +331,10 @@ function checkCheckpoint(cp) {
   for (const p of cp.doneParts) {
     if (!p || !Number.isInteger(p.number) || typeof p.etag !== 'string') bad('doneParts entries must be {number, etag}')
   }
+}
+
+function sameParts(a, b) {
+  return a.length === b.length && a.every((p, i) => p.number === b[i].number && p.etag === b[i].etag)
 }
 
 function convertMeta(meta, headers) {
@@ -402,9 +431,9 @@ function makeError(info) {
   return err
 }
 
-// A `progress` callback threw: reject with the caller's own error, worded as ali-oss words part failures.
-function callbackFailure(err, info, parallel) {
-  if (!err || typeof err !== 'object') return err === null ? makeError(info) : err
+// A callback threw: reject with the caller's own error, worded as ali-oss words part failures.
+function callbackFailure(err, parallel) {
+  if (!err || typeof err !== 'object') return err
   if (err.partNum != null && parallel !== 1) {
     err.message = `Failed to upload some parts with error: ${err.toString()} part_num: ${err.partNum}`
   }

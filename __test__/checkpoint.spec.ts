@@ -96,7 +96,8 @@ describe("the docs' retry loop", () => {
     const file = dir.file('docs-loop.bin', data)
     await emu.addFault({ api: 'UploadPart', key, partNumber: 4, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
     await emu.addFault({ api: 'UploadPart', key, partNumber: 7, action: { type: 'reset', afterBytes: 5000 } })
-    const client = turbo(emu)
+    // ali-oss's default: no automatic retry, so each injected failure reaches the loop.
+    const client = turbo(emu, { retryMax: 0 })
     let checkpoint: OSS.Checkpoint | undefined
     let failures = 0
     let result: OSS.MultipartUploadResult | undefined

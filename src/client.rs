@@ -1,8 +1,8 @@
 //! The OSS operations oss-turbo offers, one async method each, plus the client-wide cancel flag.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -13,10 +13,13 @@ use tokio::sync::Notify;
 
 use crate::config::{ClientConfig, ClientOptions};
 use crate::crc64;
-use crate::error::Error;
+use crate::error::{Error, NetworkKind};
 use crate::http::{Body, Http, Request, Response};
-use crate::source::Source;
+use crate::source::{PartHash, Source};
 use crate::xml;
+
+/// A body that produces no byte for this long is a stalled connection (at most the request timeout).
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers that ali-oss sends on InitiateMultipartUpload only, never on parts or Complete.
 const INITIATE_ONLY: [&str; 2] = ["x-oss-server-side-encryption", "x-oss-storage-class"];
@@ -37,7 +40,11 @@ impl CallOptions {
             req.headers.insert(name.clone(), value.clone());
         }
         if !req.headers.contains_key(CONTENT_TYPE) {
-            if let Some(ct) = self.content_type.as_deref().and_then(|c| HeaderValue::from_str(c).ok()) {
+            if let Some(ct) = self
+                .content_type
+                .as_deref()
+                .and_then(|c| HeaderValue::from_str(c).ok())
+            {
                 req.headers.insert(CONTENT_TYPE, ct);
             }
         }
@@ -132,12 +139,15 @@ impl Client {
         opts.apply(&mut req);
         let res = self.http.send(req).await?;
         let init = xml::parse_initiate(&res.body).map_err(|e| {
-            Error::Io(format!("InitiateMultipartUpload returned an unreadable body: {e}"))
+            Error::Io(format!(
+                "InitiateMultipartUpload returned an unreadable body: {e}"
+            ))
         })?;
         Ok((init, res))
     }
 
     /// Uploads bytes `[start, end)` of `source` as part `number`, and checks the server's CRC-64 of it.
+    /// The bytes handed to the socket are added to `sent` (and taken back out if the attempt fails).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part(
         &self,
@@ -148,8 +158,9 @@ impl Client {
         start: u64,
         end: u64,
         opts: &CallOptions,
+        sent: Option<Arc<AtomicU64>>,
     ) -> Result<PartOutcome, Error> {
-        let (body, hash) = source.body(start, end);
+        let (body, hash) = source.body(start, end, sent);
         let mut req = Request::new(Method::PUT, Some(key), &[200])
             .query("partNumber", number.to_string())
             .query("uploadId", upload_id);
@@ -158,14 +169,10 @@ impl Client {
             body,
             len: end - start,
         };
-        let res = match self.http.send(req).await {
-            Ok(res) => res,
-            // A read error of the local file is what went wrong, not the network.
-            Err(e) => return Err(hash.error().unwrap_or(e)),
-        };
-        let crc = hash.result()?.ok_or_else(|| {
-            Error::Io(format!("part {number}: the body was not sent completely"))
-        })?;
+        let res = self.send_watched(req, &hash).await?;
+        let crc = hash
+            .result()?
+            .ok_or_else(|| Error::Io(format!("part {number}: the body was not sent completely")))?;
         check_crc(&res, crc, &format!("part {number}"))?;
         let etag = res
             .header("etag")
@@ -187,7 +194,8 @@ impl Client {
         let body = xml::complete_body(&sorted);
         let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploadId", upload_id);
         opts.for_parts().apply(&mut req);
-        req.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        req.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
         req.headers.insert(
             HeaderName::from_static("content-md5"),
             content_md5(body.as_bytes()),
@@ -196,7 +204,12 @@ impl Client {
         self.http.send(req).await
     }
 
-    pub async fn abort(&self, key: &str, upload_id: &str, opts: &CallOptions) -> Result<Response, Error> {
+    pub async fn abort(
+        &self,
+        key: &str,
+        upload_id: &str,
+        opts: &CallOptions,
+    ) -> Result<Response, Error> {
         self.require_bucket()?;
         let mut req = Request::new(Method::DELETE, Some(key), &[204]).query("uploadId", upload_id);
         opts.apply(&mut req);
@@ -232,10 +245,16 @@ impl Client {
     }
 
     /// PutObject from a file (streamed) or memory (with Content-MD5, as ali-oss sends a Buffer).
-    pub async fn put(&self, key: &str, source: &Source, opts: &CallOptions) -> Result<Response, Error> {
+    pub async fn put(
+        &self,
+        key: &str,
+        source: &Source,
+        opts: &CallOptions,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Result<Response, Error> {
         self.require_bucket()?;
         let len = source.len();
-        let (body, hash) = source.body(0, len);
+        let (body, hash) = source.body(0, len, sent);
         let mut req = Request::new(Method::PUT, Some(key), &[200]);
         opts.apply(&mut req);
         if let Source::Memory(bytes) = source {
@@ -243,14 +262,28 @@ impl Client {
                 .insert(HeaderName::from_static("content-md5"), content_md5(bytes));
         }
         req.body = Body::Stream { body, len };
-        let res = match self.http.send(req).await {
-            Ok(res) => res,
-            Err(e) => return Err(hash.error().unwrap_or(e)),
-        };
+        let res = self.send_watched(req, &hash).await?;
         if let Some(crc) = hash.result()? {
             check_crc(&res, crc, "the object")?;
         }
         Ok(res)
+    }
+
+    /// Sends a request with a streamed body, failing it when the body stops moving (a stalled
+    /// connection), and preferring a local read error over the network error it caused.
+    async fn send_watched(&self, req: Request, hash: &PartHash) -> Result<Response, Error> {
+        let stall = STALL_TIMEOUT.min(
+            req.timeout
+                .unwrap_or(Duration::from_millis(self.http.config().timeout_ms)),
+        );
+        let result = tokio::select! {
+            r = self.http.send(req) => r,
+            e = stalled(hash, stall) => Err(e),
+        };
+        result.map_err(|e| {
+            hash.retract();
+            hash.error().unwrap_or(e)
+        })
     }
 
     pub async fn head(&self, key: &str, opts: &CallOptions) -> Result<Response, Error> {
@@ -258,6 +291,33 @@ impl Client {
         let mut req = Request::new(Method::HEAD, Some(key), &[200, 304]);
         opts.apply(&mut req);
         self.http.send(req).await
+    }
+}
+
+/// Resolves with an error once `hash` has produced no byte for `stall` while its body is unfinished.
+async fn stalled(hash: &PartHash, stall: Duration) -> Error {
+    let tick = (stall / 4).max(Duration::from_millis(50));
+    let mut last = hash.bytes();
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(tick).await;
+        if hash.is_finished() {
+            // The body is out; the request's own timeout bounds the wait for the answer.
+            return std::future::pending().await;
+        }
+        let now = hash.bytes();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= stall {
+            return Error::Network {
+                kind: NetworkKind::ResponseTimeout,
+                message: format!(
+                    "the connection stalled: no body bytes moved for {} ms (after {now} bytes)",
+                    stall.as_millis()
+                ),
+            };
+        }
     }
 }
 
@@ -300,8 +360,10 @@ mod tests {
     #[test]
     fn part_options_drop_initiate_only_headers() {
         let mut opts = CallOptions::default();
-        opts.headers.insert("x-oss-storage-class", HeaderValue::from_static("IA"));
-        opts.headers.insert("x-oss-meta-a", HeaderValue::from_static("1"));
+        opts.headers
+            .insert("x-oss-storage-class", HeaderValue::from_static("IA"));
+        opts.headers
+            .insert("x-oss-meta-a", HeaderValue::from_static("1"));
         let parts = opts.for_parts();
         assert!(parts.headers.get("x-oss-storage-class").is_none());
         assert_eq!(parts.headers.get("x-oss-meta-a").unwrap(), "1");
@@ -313,7 +375,10 @@ mod tests {
         let b = b"This is a test of the emergency broadcast system.";
         let whole = [&a[..], &b[..]].concat();
         assert_eq!(
-            combine_crcs([(crc64::crc64(a), a.len() as u64), (crc64::crc64(b), b.len() as u64)]),
+            combine_crcs([
+                (crc64::crc64(a), a.len() as u64),
+                (crc64::crc64(b), b.len() as u64)
+            ]),
             crc64::crc64(&whole)
         );
     }

@@ -40,6 +40,11 @@ pub const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_REFRESH_STS_TOKEN_INTERVAL_MS: u64 = 300_000;
 /// What a falsy timeout (`0`, `''`, `NaN`) ends up as in ali-oss: urllib's own default.
 pub const URLLIB_DEFAULT_TIMEOUT_MS: u64 = 5_000;
+/// Retries per request when `retryMax` is not given. ali-oss retries nothing by default, which loses
+/// long uploads to one dropped connection; three retries with exponential backoff (about 0.2 + 0.4 + 0.8 s,
+/// jittered) ride out a reset, a 5xx blip or a restarted proxy, yet give up on a dead server within seconds.
+/// `retryMax: 0` still means no retry, as in ali-oss.
+pub const DEFAULT_RETRY_MAX: u32 = 3;
 
 /// A JS timeout: a number of milliseconds or a string like `'2m'`, `'60s'`, `'1h'`.
 #[derive(Debug, Clone, PartialEq)]
@@ -289,7 +294,7 @@ impl ClientConfig {
             } else {
                 SignVersion::V1
             },
-            retry_max: o.retry_max.unwrap_or(0),
+            retry_max: o.retry_max.unwrap_or(DEFAULT_RETRY_MAX),
             refresh_sts_token_interval_ms: o
                 .refresh_sts_token_interval
                 .unwrap_or(DEFAULT_REFRESH_STS_TOKEN_INTERVAL_MS),
@@ -586,7 +591,7 @@ mod tests {
         assert!(!c.secure && !c.internal && !c.cname && !c.sld_enable);
         assert_eq!(c.timeout_ms, 60_000);
         assert_eq!(c.sign_version, SignVersion::V1);
-        assert_eq!(c.retry_max, 0);
+        assert_eq!(c.retry_max, DEFAULT_RETRY_MAX);
         assert_eq!(c.refresh_sts_token_interval_ms, 300_000);
         assert_eq!(c.credentials.security_token, None);
         // a region without the oss- prefix is used as is

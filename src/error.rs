@@ -18,6 +18,8 @@ pub struct ServerError {
     pub host_id: String,
     /// The `EC` element (or `x-oss-ec` header), when present.
     pub ec: Option<String>,
+    /// The server's clock (`Date` header), used to correct a skewed local clock.
+    pub server_date: Option<std::time::SystemTime>,
 }
 
 /// How a request failed to produce a response.
@@ -143,7 +145,11 @@ impl Error {
                 if e.code.is_empty() {
                     // ali-oss's names for bodiless errors (HEAD, or a body that is not OSS XML).
                     let (name, code, message) = match e.status {
-                        404 => ("NoSuchKeyError", "NoSuchKey", "Object not exists".to_string()),
+                        404 => (
+                            "NoSuchKeyError",
+                            "NoSuchKey",
+                            "Object not exists".to_string(),
+                        ),
                         412 => (
                             "PreconditionFailedError",
                             "PreconditionFailed",
@@ -305,7 +311,10 @@ mod tests {
     #[test]
     fn cancel_and_abort_are_plain_objects() {
         let c = Error::Cancelled.info(true);
-        assert_eq!((c.kind, c.status, c.name.as_str()), (ErrorKind::Cancel, Some(0), "cancel"));
+        assert_eq!(
+            (c.kind, c.status, c.name.as_str()),
+            (ErrorKind::Cancel, Some(0), "cancel")
+        );
         let a = Error::UploadGone.in_part(2).info(true);
         assert_eq!(a.kind, ErrorKind::Abort);
         assert_eq!(a.message, "upload task has been abort");

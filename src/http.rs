@@ -1,6 +1,7 @@
 //! One HTTP client per OSS client: builds, signs and sends requests, and turns responses into
 //! [`Response`] or [`Error`]. Retries with backoff live here too ([`Http::retrying`]).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,6 +11,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
 use http::Method;
 
 use crate::config::ClientConfig;
+use crate::debug;
 use crate::error::{Error, NetworkKind, ServerError};
 use crate::sign::{self, Credentials, SignParams};
 
@@ -18,7 +20,10 @@ pub enum Body {
     Empty,
     Bytes(Bytes),
     /// A streamed body of a known length (file parts).
-    Stream { body: reqwest::Body, len: u64 },
+    Stream {
+        body: reqwest::Body,
+        len: u64,
+    },
 }
 
 /// One request to OSS, before signing.
@@ -81,6 +86,8 @@ pub struct Http {
     client: reqwest::Client,
     config: ClientConfig,
     credentials: RwLock<Credentials>,
+    /// Server clock minus local clock, in ms, learnt from a `RequestTimeTooSkewed` answer.
+    clock_offset_ms: AtomicI64,
 }
 
 const USER_AGENT: &str = concat!("oss-turbo/", env!("CARGO_PKG_VERSION"));
@@ -99,6 +106,7 @@ impl Http {
             credentials: RwLock::new(config.credentials.clone()),
             client,
             config,
+            clock_offset_ms: AtomicI64::new(0),
         }))
     }
 
@@ -132,9 +140,7 @@ impl Http {
     /// Signs and sends one request; a status outside `expect` becomes [`Error::Server`].
     pub async fn send(&self, req: Request) -> Result<Response, Error> {
         let bucket = self.bucket();
-        let target = self
-            .config
-            .target(bucket, req.key.as_deref(), &req.query);
+        let target = self.config.target(bucket, req.key.as_deref(), &req.query);
         let mut headers = req.headers;
         let body_len = match &req.body {
             Body::Empty => 0,
@@ -154,7 +160,7 @@ impl Http {
                 key: req.key.as_deref(),
                 query: &req.query,
                 region: &self.config.sign_region,
-                now: SystemTime::now(),
+                now: self.now(),
             },
             &mut headers,
         );
@@ -163,8 +169,9 @@ impl Http {
                 .map_err(|_| Error::invalid(format!("invalid Host header: {host}")))?;
             headers.insert(HOST, value);
         }
-        let timeout =
-            req.timeout.unwrap_or(Duration::from_millis(self.config.timeout_ms));
+        let timeout = req
+            .timeout
+            .unwrap_or(Duration::from_millis(self.config.timeout_ms));
         let mut builder = self
             .client
             .request(req.method.clone(), &target.url)
@@ -176,15 +183,29 @@ impl Http {
             Body::Stream { body, .. } => builder.body(body),
         };
         let started = Instant::now();
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| network_error(&e, &req.method, &target.url))?;
+        let resp = match builder.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let err = network_error(&e, &req.method, &target.url);
+                debug!(
+                    "{} {} failed after {} ms: {err}",
+                    req.method,
+                    target.url,
+                    started.elapsed().as_millis()
+                );
+                return Err(err);
+            }
+        };
         let status = resp.status();
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect();
         let body = resp
             .bytes()
@@ -198,11 +219,48 @@ impl Http {
             url: target.url,
             rt_ms: started.elapsed().as_millis() as u64,
         };
+        debug!(
+            "{} {} -> {} in {} ms ({body_len} bytes up, {} down)",
+            req.method,
+            response.url,
+            response.status,
+            response.rt_ms,
+            response.body.len()
+        );
         if req.expect.contains(&response.status) {
             Ok(response)
         } else {
             Err(server_error(&response))
         }
+    }
+
+    /// The local clock, corrected by what the server said about it.
+    fn now(&self) -> SystemTime {
+        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if offset >= 0 {
+            now + Duration::from_millis(offset as u64)
+        } else {
+            now - Duration::from_millis(offset.unsigned_abs())
+        }
+    }
+
+    /// Learns the server's clock from a `RequestTimeTooSkewed` answer; true when a retry can now succeed.
+    fn correct_clock(&self, e: &Error) -> bool {
+        let Error::Server(s) = e.root() else {
+            return false;
+        };
+        let (true, Some(server)) = (s.code == "RequestTimeTooSkewed", s.server_date) else {
+            return false;
+        };
+        let local = SystemTime::now();
+        let offset = match server.duration_since(local) {
+            Ok(ahead) => ahead.as_millis() as i64,
+            Err(behind) => -(behind.duration().as_millis() as i64),
+        };
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        debug!("the local clock is off by {offset} ms from the server's; signing with the server's time");
+        true
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up.
@@ -213,12 +271,21 @@ impl Http {
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
         let mut tries = 0u32;
+        let mut clock_fixed = false;
         loop {
             match attempt(tries).await {
                 Ok(v) => return Ok(v),
+                // A skewed clock is fixed once, without using up a retry.
+                Err(e) if !clock_fixed && self.correct_clock(&e) => clock_fixed = true,
                 Err(e) if e.is_retryable() && tries < self.config.retry_max => {
-                    tokio::time::sleep(backoff(tries)).await;
+                    let wait = backoff(tries);
                     tries += 1;
+                    debug!(
+                        "retry {tries}/{} in {} ms after: {e}",
+                        self.config.retry_max,
+                        wait.as_millis()
+                    );
+                    tokio::time::sleep(wait).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -280,6 +347,9 @@ pub fn server_error(resp: &Response) -> Error {
         status: resp.status,
         request_id: resp.header("x-oss-request-id").unwrap_or("").to_string(),
         ec: resp.header("x-oss-ec").map(str::to_string),
+        server_date: resp
+            .header("date")
+            .and_then(|d| httpdate::parse_http_date(d).ok()),
         ..ServerError::default()
     };
     if let Some(body) = crate::xml::parse_error(xml) {
@@ -297,7 +367,9 @@ pub fn server_error(resp: &Response) -> Error {
 }
 
 /// Builds a header map from name/value pairs given by the user; a bad name or value is a clear error.
-pub fn header_map<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, Error> {
+pub fn header_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<HeaderMap, Error> {
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
         let n = HeaderName::from_bytes(name.as_bytes())
@@ -346,7 +418,10 @@ mod tests {
         assert_eq!(e.info(false).name, "AccessDeniedError");
         let bare = server_error(&resp(404, "", &[("x-oss-request-id", "R2")]));
         let info = bare.info(false);
-        assert_eq!((info.name.as_str(), info.request_id.as_deref()), ("NoSuchKeyError", Some("R2")));
+        assert_eq!(
+            (info.name.as_str(), info.request_id.as_deref()),
+            ("NoSuchKeyError", Some("R2"))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod config;
 pub mod crc64;
 pub mod error;
 pub mod http;
+pub mod log;
 pub mod multipart;
 pub mod sign;
 pub mod source;
@@ -89,6 +90,10 @@ pub struct UploadOptionsJs {
     pub complete_headers: Option<HashMap<String, String>>,
     pub timeout: Option<Either<f64, String>>,
     pub checkpoint: Option<CheckpointJs>,
+    /// Keep a durable checkpoint at this path (written atomically, resumed from, removed on success).
+    pub checkpoint_file: Option<String>,
+    /// Report bytes sent (`bytes` steps) about ten times a second.
+    pub byte_progress: Option<bool>,
 }
 
 /// ali-oss's `res`.
@@ -146,6 +151,8 @@ pub struct EventJs {
     pub number: Option<u32>,
     pub etag: Option<String>,
     pub done_parts: Option<Vec<PartJs>>,
+    pub loaded: Option<f64>,
+    pub total: Option<f64>,
     pub res: Option<ResJs>,
     pub error: Option<ErrorInfoJs>,
 }
@@ -238,6 +245,8 @@ impl EventJs {
             number: None,
             etag: None,
             done_parts: None,
+            loaded: None,
+            total: None,
             res: None,
             error: None,
         }
@@ -278,10 +287,16 @@ fn source(file: Either<String, Buffer>) -> Result<Source, Error> {
     }
 }
 
+/// An absolute form of a path, so a checkpoint file names the file whatever the working folder.
+fn absolute(path: &str) -> String {
+    std::path::absolute(path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string())
+}
+
 fn parallel(v: Option<f64>) -> Result<usize, Error> {
     match v {
         None => Ok(5),
-        Some(p) if p == 0.0 || p.is_nan() => Ok(5),
         Some(p) if p.fract() == 0.0 && (1.0..=1000.0).contains(&p) => Ok(p as usize),
         Some(p) => Err(Error::invalid(format!(
             "parallel must be an integer from 1 to 1000, got {p}"
@@ -402,9 +417,16 @@ impl NativeClient {
                 }),
                 None => None,
             };
+            let path = match &file {
+                Either::A(p) => Some(absolute(p)),
+                Either::B(_) => None,
+            };
             Ok(Upload {
                 key: config::object_name(&name),
                 source: source(file)?,
+                path,
+                checkpoint_file: options.checkpoint_file.map(std::path::PathBuf::from),
+                byte_progress: options.byte_progress.unwrap_or(false),
                 part_size: options.part_size,
                 parallel: parallel(options.parallel)?,
                 options: CallOptions {
@@ -483,7 +505,9 @@ impl NativeClient {
                 let out = client
                     .http
                     .retrying(|_| {
-                        client.upload_part(&key, &upload_id, part_no, &source, start, end, &opts)
+                        client.upload_part(
+                            &key, &upload_id, part_no, &source, start, end, &opts, None,
+                        )
                     })
                     .await?;
                 Ok(OutcomeJs {
@@ -602,7 +626,11 @@ impl NativeClient {
             async {
                 let key = config::object_name(&name);
                 let source = source(file)?;
-                let res = client.put(&key, &source, &call_options(options)?).await?;
+                let opts = call_options(options)?;
+                let res = client
+                    .http
+                    .retrying(|_| client.put(&key, &source, &opts, None))
+                    .await?;
                 Ok(OutcomeJs {
                     name: Some(key),
                     etag: res.header("etag").map(str::to_string),
@@ -683,7 +711,21 @@ impl UploadSession {
                     ..EventJs::new("initiated")
                 }
             }
-            Event::Resumed { num_parts, done } => EventJs {
+            Event::Bytes { loaded, total } => EventJs {
+                loaded: Some(loaded as f64),
+                total: Some(total as f64),
+                ..EventJs::new("bytes")
+            },
+            Event::Resumed {
+                upload_id,
+                file_size,
+                part_size,
+                num_parts,
+                done,
+            } => EventJs {
+                upload_id: Some(upload_id),
+                file_size: Some(file_size as f64),
+                part_size: Some(part_size as f64),
                 num_parts: Some(num_parts as f64),
                 done_parts: Some(
                     done.into_iter()

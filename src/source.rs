@@ -5,9 +5,12 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures_util::Stream;
 
 use crate::crc64::{self, Crc64};
 use crate::error::Error;
@@ -55,19 +58,22 @@ impl Source {
     }
 
     /// A body for bytes `[start, end)` and the handle that yields their CRC-64 once the body was sent.
-    pub fn body(&self, start: u64, end: u64) -> (reqwest::Body, PartHash) {
-        match self {
+    /// Both kinds stream in chunks of at most [`CHUNK`] bytes (memory without copying), hashed as they go;
+    /// every chunk handed to the socket is also added to `sent`, when given (byte-level progress).
+    pub fn body(
+        &self,
+        start: u64,
+        end: u64,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> (reqwest::Body, PartHash) {
+        let hash = PartHash::streaming(sent);
+        let stream: BoxChunks = match self {
             Source::Memory(bytes) => {
-                let slice = bytes.slice(start as usize..end as usize);
-                let hash = PartHash::done(crc64::crc64(&slice), slice.len() as u64);
-                (reqwest::Body::from(slice), hash)
+                Box::pin(memory_stream(bytes.clone(), start, end, hash.clone()))
             }
-            Source::File(file) => {
-                let hash = PartHash::streaming();
-                let stream = file_stream(file.clone(), start, end, hash.clone());
-                (reqwest::Body::wrap_stream(stream), hash)
-            }
-        }
+            Source::File(file) => Box::pin(file_stream(file.clone(), start, end, hash.clone())),
+        };
+        (reqwest::Body::wrap_stream(stream), hash)
     }
 
     /// The CRC-64 of bytes `[start, end)`, read now (used for parts uploaded by an earlier run).
@@ -102,10 +108,10 @@ impl FileSource {
             match self.file.read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => {
                     return Err(Error::Io(format!(
-                        "{}: file ended at byte {} while reading a part; it changed during the upload",
-                        self.path,
-                        offset + done as u64
-                    )))
+                    "{}: file ended at byte {} while reading a part; it changed during the upload",
+                    self.path,
+                    offset + done as u64
+                )))
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -116,6 +122,8 @@ impl FileSource {
     }
 }
 
+type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
 /// The CRC-64 of a part body, filled in while the body streams out.
 #[derive(Clone)]
 pub struct PartHash(Arc<Mutex<HashState>>);
@@ -125,30 +133,61 @@ struct HashState {
     bytes: u64,
     finished: Option<u64>,
     error: Option<Error>,
+    /// The upload-wide count of bytes handed to the socket.
+    sent: Option<Arc<AtomicU64>>,
 }
 
 impl PartHash {
-    fn streaming() -> Self {
+    fn streaming(sent: Option<Arc<AtomicU64>>) -> Self {
         PartHash(Arc::new(Mutex::new(HashState {
             crc: Crc64::new(),
             bytes: 0,
             finished: None,
             error: None,
+            sent,
         })))
     }
 
-    fn done(crc: u64, bytes: u64) -> Self {
-        let h = Self::streaming();
-        if let Ok(mut s) = h.0.lock() {
-            s.finished = Some(crc);
-            s.bytes = bytes;
+    fn add(&self, chunk: &[u8], finished: bool) {
+        let mut s = lock(&self.0);
+        s.crc.update(chunk);
+        s.bytes += chunk.len() as u64;
+        if finished {
+            s.finished = Some(s.crc.finish());
         }
-        h
+        if let Some(sent) = &s.sent {
+            sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        lock(&self.0).error = Some(e);
+    }
+
+    /// How many bytes of the body were produced so far.
+    pub fn bytes(&self) -> u64 {
+        lock(&self.0).bytes
+    }
+
+    /// Whether the whole body was produced.
+    pub fn is_finished(&self) -> bool {
+        lock(&self.0).finished.is_some()
+    }
+
+    /// Takes this attempt's bytes back out of the upload-wide count (the attempt failed and will be re-sent).
+    pub fn retract(&self) {
+        let s = lock(&self.0);
+        if let Some(sent) = &s.sent {
+            sent.fetch_sub(s.bytes, Ordering::Relaxed);
+        }
     }
 
     /// The CRC once every byte was produced, or the read error that stopped the body.
     pub fn result(&self) -> Result<Option<u64>, Error> {
-        let s = self.0.lock().map_err(|_| Error::Io("hash state poisoned".into()))?;
+        let s = self
+            .0
+            .lock()
+            .map_err(|_| Error::Io("hash state poisoned".into()))?;
         match &s.error {
             Some(e) => Err(e.clone()),
             None => Ok(s.finished),
@@ -157,8 +196,27 @@ impl PartHash {
 
     /// The read error that stopped the body, if any.
     pub fn error(&self) -> Option<Error> {
-        self.0.lock().ok().and_then(|s| s.error.clone())
+        lock(&self.0).error.clone()
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Zero-copy chunks of memory, hashed as they are handed out.
+fn memory_stream(
+    bytes: Bytes,
+    start: u64,
+    end: u64,
+    hash: PartHash,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::iter((start..end).step_by(CHUNK).map(move |pos| {
+        let stop = (pos + CHUNK as u64).min(end);
+        let chunk = bytes.slice(pos as usize..stop as usize);
+        hash.add(&chunk, stop >= end);
+        Ok(chunk)
+    }))
 }
 
 fn file_stream(
@@ -183,20 +241,12 @@ fn file_stream(
             .unwrap_or_else(|e| Err(Error::Io(format!("read task failed: {e}"))));
             match read {
                 Ok(buf) => {
-                    if let Ok(mut s) = hash.0.lock() {
-                        s.crc.update(&buf);
-                        s.bytes += n as u64;
-                        if pos + n as u64 >= end {
-                            s.finished = Some(s.crc.finish());
-                        }
-                    }
+                    hash.add(&buf, pos + n as u64 >= end);
                     Some((Ok(Bytes::from(buf)), pos + n as u64))
                 }
                 Err(e) => {
                     let message = e.to_string();
-                    if let Ok(mut s) = hash.0.lock() {
-                        s.error = Some(e);
-                    }
+                    hash.fail(e);
                     Some((Err(std::io::Error::other(message)), end))
                 }
             }
@@ -221,12 +271,16 @@ mod tests {
 
     #[tokio::test]
     async fn file_parts_stream_in_chunks_and_hash_as_they_go() {
-        let data: Vec<u8> = (0..(CHUNK * 2 + 17)).map(|i| (i * 31 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(CHUNK * 2 + 17))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
         let path = temp_file(&data);
         let source = Source::open_file(&path).expect("open");
         assert_eq!(source.len(), data.len() as u64);
-        let Source::File(f) = &source else { panic!("file source") };
-        let hash = PartHash::streaming();
+        let Source::File(f) = &source else {
+            panic!("file source")
+        };
+        let hash = PartHash::streaming(None);
         let mut stream = Box::pin(file_stream(f.clone(), 5, data.len() as u64, hash.clone()));
         let mut got = Vec::new();
         let mut chunks = 0;
@@ -238,7 +292,10 @@ mod tests {
         }
         assert_eq!(chunks, 3);
         assert_eq!(&got[..], &data[5..]);
-        assert_eq!(hash.result().expect("no error"), Some(crc64::crc64(&data[5..])));
+        assert_eq!(
+            hash.result().expect("no error"),
+            Some(crc64::crc64(&data[5..]))
+        );
         assert_eq!(
             source.crc_of(5, data.len() as u64).await.expect("crc"),
             crc64::crc64(&data[5..])
@@ -250,17 +307,27 @@ mod tests {
     async fn a_file_that_shrinks_is_an_error_not_a_short_part() {
         let path = temp_file(&[7u8; 1000]);
         let source = Source::open_file(&path).expect("open");
-        let Source::File(f) = &source else { panic!("file source") };
-        let hash = PartHash::streaming();
-        let items: Vec<_> = file_stream(f.clone(), 0, 2000, hash.clone()).collect().await;
+        let Source::File(f) = &source else {
+            panic!("file source")
+        };
+        let hash = PartHash::streaming(None);
+        let items: Vec<_> = file_stream(f.clone(), 0, 2000, hash.clone())
+            .collect()
+            .await;
         assert!(items.iter().any(|r| r.is_err()));
-        assert!(hash.error().expect("error kept").to_string().contains("changed"));
+        assert!(hash
+            .error()
+            .expect("error kept")
+            .to_string()
+            .contains("changed"));
         std::fs::remove_file(&path).ok();
     }
 
     #[test]
     fn bad_paths_say_what_is_wrong() {
-        let missing = Source::open_file("/nonexistent/oss-turbo/x").err().expect("error");
+        let missing = Source::open_file("/nonexistent/oss-turbo/x")
+            .err()
+            .expect("error");
         assert!(missing.to_string().contains("no such file"), "{missing}");
         let dir = Source::open_file("/tmp").err().expect("error");
         assert!(dir.to_string().contains("is not file"), "{dir}");

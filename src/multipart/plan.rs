@@ -96,8 +96,17 @@ mod tests {
         let size = 3 * DEFAULT_PART_SIZE + 5;
         let n = num_parts(size, DEFAULT_PART_SIZE);
         assert_eq!(n, 4);
-        let parts: Vec<Part> = (1..=n as u32).map(|i| part(size, DEFAULT_PART_SIZE, i)).collect();
-        assert_eq!(parts[0], Part { number: 1, start: 0, end: DEFAULT_PART_SIZE });
+        let parts: Vec<Part> = (1..=n as u32)
+            .map(|i| part(size, DEFAULT_PART_SIZE, i))
+            .collect();
+        assert_eq!(
+            parts[0],
+            Part {
+                number: 1,
+                start: 0,
+                end: DEFAULT_PART_SIZE
+            }
+        );
         assert_eq!(parts[3].len(), 5);
         assert_eq!(parts.iter().map(Part::len).sum::<u64>(), size);
         assert_eq!(num_parts(MIN_PART_SIZE, MIN_PART_SIZE), 1);
@@ -107,8 +116,13 @@ mod tests {
     fn part_size_is_raised_to_fit_ten_thousand_parts() {
         let (size, warn) = part_size(10_000 * MIN_PART_SIZE + 1, Some(MIN_PART_SIZE));
         assert_eq!(size, MIN_PART_SIZE + 1);
-        assert!(warn.expect("warning").starts_with("partSize has been set to 102401"));
-        assert_eq!(part_size(5 * DEFAULT_PART_SIZE, None), (DEFAULT_PART_SIZE, None));
+        assert!(warn
+            .expect("warning")
+            .starts_with("partSize has been set to 102401"));
+        assert_eq!(
+            part_size(5 * DEFAULT_PART_SIZE, None),
+            (DEFAULT_PART_SIZE, None)
+        );
     }
 
     #[test]

@@ -2,17 +2,23 @@
 //! `parallel` workers, Complete — reporting each step as an [`Event`] and waiting for the caller's
 //! acknowledgement of each part, as ali-oss awaits `progress` before a part's slot is reused.
 //!
-//! Unlike ali-oss, a failed part stops the scheduling of new parts, the parts in flight settle (each
-//! success is reported), and only then does the upload fail — so the caller's checkpoint is exact.
+//! Unlike ali-oss: a failed part stops the scheduling of new parts, the parts in flight settle (each
+//! success is reported), and only then does the upload fail — so the caller's checkpoint is exact; a
+//! resume asks the server (ListParts) which parts it really holds; every part's CRC-64 and the whole
+//! object's are checked; and the checkpoint can be kept durably in a file.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+use super::checkpoint::{self, CheckpointFile, DonePart, Identity};
 use super::plan::{self, MIN_PART_SIZE};
 use crate::client::{combine_crcs, CallOptions, CancelFlag, Client};
+use crate::debug;
 use crate::error::Error;
 use crate::http::Response;
 use crate::source::Source;
@@ -30,6 +36,8 @@ pub struct Resume {
 pub struct Upload {
     pub key: String,
     pub source: Source,
+    /// The file's path (for the checkpoint file); `None` for memory.
+    pub path: Option<String>,
     /// `options.partSize` as JavaScript passed it (validated here, after the small-file check, like ali-oss).
     pub part_size: Option<f64>,
     pub parallel: usize,
@@ -38,6 +46,10 @@ pub struct Upload {
     /// Extra headers for Complete (and for the small-file put): the callback.
     pub complete_headers: http::HeaderMap,
     pub resume: Option<Resume>,
+    /// Where to keep a durable checkpoint.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Send [`Event::Bytes`] about ten times a second.
+    pub byte_progress: bool,
     /// This upload's own cancel flag (in addition to the client-wide one).
     pub cancel: Arc<CancelFlag>,
 }
@@ -47,10 +59,17 @@ pub type Ack = oneshot::Sender<bool>;
 
 #[derive(Debug)]
 pub enum Event {
-    /// ali-oss's `console.warn` (part size raised to fit 10,000 parts).
+    /// ali-oss's `console.warn` (part size raised), or why a checkpoint file was not used.
     Warning(String),
+    /// Bytes handed to the socket so far (a retried part's bytes count once); ends at `total`.
+    Bytes {
+        loaded: u64,
+        total: u64,
+    },
     /// The file was below 102400 bytes and went up as one PutObject.
-    Put { res: Response },
+    Put {
+        res: Response,
+    },
     /// A fresh upload was initiated; parts start once acknowledged.
     Initiated {
         upload_id: String,
@@ -60,8 +79,11 @@ pub enum Event {
         res: Response,
         ack: Ack,
     },
-    /// A resumed upload's done parts, without duplicates, in checkpoint order.
+    /// A resumed upload, with the parts the server really holds (no duplicates, checkpoint order).
     Resumed {
+        upload_id: String,
+        file_size: u64,
+        part_size: u64,
         num_parts: u64,
         done: Vec<(u32, String)>,
     },
@@ -73,7 +95,9 @@ pub enum Event {
         res: Response,
         ack: Ack,
     },
-    Completed { res: Response },
+    Completed {
+        res: Response,
+    },
     Failed(Error),
 }
 
@@ -86,41 +110,137 @@ pub async fn run(client: Arc<Client>, upload: Upload, events: mpsc::UnboundedSen
     let _ = events.send(last);
 }
 
+/// Where a multipart upload starts from.
+struct Start {
+    upload_id: String,
+    part_size: u64,
+    done: Vec<(u32, String)>,
+}
+
 async fn drive(
     client: &Arc<Client>,
     upload: Upload,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Event, Error> {
     let cancelled = || client.cancel.is_set() || upload.cancel.is_set();
+    check_key(&upload.key)?;
     if cancelled() {
         return Err(Error::Cancelled);
     }
     let file_size = upload.source.len();
-    let (upload_id, part_size, done) = match &upload.resume {
-        Some(resume) => {
-            check_resume(resume, file_size)?;
-            let num_parts = plan::num_parts(resume.file_size, resume.part_size);
-            let done = dedupe(&resume.done);
-            let _ = events.send(Event::Resumed {
-                num_parts,
-                done: done.clone(),
-            });
-            (resume.upload_id.clone(), resume.part_size, done)
+    let total = file_size;
+    let sent = Arc::new(AtomicU64::new(0));
+    let identity = Identity {
+        bucket: client.bucket(),
+        name: upload.key.clone(),
+        file: upload.path.clone(),
+        file_size,
+        file_mtime_ms: upload.path.as_deref().and_then(checkpoint::mtime_ms),
+    };
+
+    // 1. Resume from the caller's checkpoint, or from a matching checkpoint file, or start afresh.
+    let mut resume = upload.resume.clone();
+    let from_file = resume.is_none();
+    if let (None, Some(path)) = (&resume, &upload.checkpoint_file) {
+        match checkpoint::load(path) {
+            Ok(None) => {}
+            Ok(Some(cp)) => match identity.mismatch(&cp) {
+                None => {
+                    debug!(
+                        "resuming {} from checkpoint file {}",
+                        upload.key,
+                        path.display()
+                    );
+                    resume = Some(Resume {
+                        upload_id: cp.upload_id,
+                        file_size: cp.file_size,
+                        part_size: cp.part_size,
+                        done: cp
+                            .done_parts
+                            .into_iter()
+                            .map(|p| (p.number, p.etag))
+                            .collect(),
+                    });
+                }
+                Some(why) => warn(
+                    events,
+                    format!(
+                        "not resuming from checkpoint file {}: {why}; starting a new upload",
+                        path.display()
+                    ),
+                ),
+            },
+            Err(why) => warn(
+                events,
+                format!(
+                    "not resuming from checkpoint file {}: {why}; starting a new upload",
+                    path.display()
+                ),
+            ),
         }
+    }
+    let mut start = None;
+    if let Some(r) = &resume {
+        check_resume(r, file_size)?;
+        match server_parts(client, &upload, r).await {
+            Ok(done) => {
+                let num_parts = plan::num_parts(r.file_size, r.part_size);
+                let _ = events.send(Event::Resumed {
+                    upload_id: r.upload_id.clone(),
+                    file_size: r.file_size,
+                    part_size: r.part_size,
+                    num_parts,
+                    done: done.clone(),
+                });
+                start = Some(Start {
+                    upload_id: r.upload_id.clone(),
+                    part_size: r.part_size,
+                    done,
+                });
+            }
+            // The caller's own checkpoint keeps ali-oss's answer: the upload was aborted.
+            Err(Error::UploadGone) if !from_file => return Err(Error::UploadGone),
+            Err(Error::UploadGone) => warn(
+                events,
+                format!("the upload {} in the checkpoint file no longer exists on the server; starting a new upload", r.upload_id),
+            ),
+            Err(e) => return Err(e),
+        }
+    }
+
+    let progress = upload
+        .byte_progress
+        .then(|| BytesReporter::start(sent.clone(), total, events.clone()));
+    let start = match start {
+        Some(s) => s,
         None => {
             if file_size < MIN_PART_SIZE {
                 let mut opts = upload.options.clone();
                 for (name, value) in &upload.complete_headers {
                     opts.headers.insert(name.clone(), value.clone());
                 }
-                let res = client.put(&upload.key, &upload.source, &opts).await?;
-                return Ok(Event::Put { res });
+                let res = client
+                    .http
+                    .retrying(|_| {
+                        client.put(&upload.key, &upload.source, &opts, Some(sent.clone()))
+                    })
+                    .await;
+                finish_bytes(progress, res.is_ok(), total, events).await;
+                return Ok(Event::Put { res: res? });
             }
             let requested = plan::check_part_size(upload.part_size)?;
-            let (init, res) = client.init_multipart(&upload.key, &upload.options).await?;
             let (part_size, warning) = plan::part_size(file_size, requested);
+            if part_size > plan::MAX_PART_SIZE {
+                return Err(Error::invalid(format!(
+                    "the file is {file_size} bytes: it needs parts of {part_size} bytes to fit in 10000 parts, more than the 5 GiB OSS allows"
+                )));
+            }
+            let (init, res) = client
+                .http
+                .retrying(|_| client.init_multipart(&upload.key, &upload.options))
+                .await?;
             if let Some(w) = warning {
-                let _ = events.send(Event::Warning(w));
+                warn(events, w);
             }
             let (ack, acked) = oneshot::channel();
             let _ = events.send(Event::Initiated {
@@ -134,11 +254,178 @@ async fn drive(
             if !acked.await.unwrap_or(false) {
                 return Err(Error::Callback);
             }
-            (init.upload_id, part_size, Vec::new())
+            Start {
+                upload_id: init.upload_id,
+                part_size,
+                done: Vec::new(),
+            }
         }
     };
 
-    let num_parts = plan::num_parts(file_size, part_size);
+    let num_parts = plan::num_parts(file_size, start.part_size);
+    let already: u64 = start
+        .done
+        .iter()
+        .map(|(n, _)| plan::part(file_size, start.part_size, *n).len())
+        .sum();
+    sent.fetch_add(already, Ordering::Relaxed);
+    let writer = upload.checkpoint_file.clone().map(|path| {
+        CheckpointWriter::start(
+            path,
+            CheckpointFile {
+                file: upload.path.clone(),
+                name: upload.key.clone(),
+                file_size,
+                part_size: start.part_size,
+                upload_id: start.upload_id.clone(),
+                done_parts: start
+                    .done
+                    .iter()
+                    .map(|(number, etag)| DonePart {
+                        number: *number,
+                        etag: etag.clone(),
+                    })
+                    .collect(),
+                bucket: identity.bucket.clone(),
+                file_mtime_ms: identity.file_mtime_ms,
+            },
+        )
+    });
+
+    let outcome = upload_parts(
+        client,
+        &upload,
+        &start,
+        num_parts,
+        &sent,
+        writer.as_ref(),
+        events,
+    )
+    .await;
+    let flushed = match writer {
+        Some(w) => w.finish().await,
+        None => Ok(()),
+    };
+    let completed = match outcome {
+        Ok(parts) => {
+            flushed?;
+            complete(client, &upload, &start, parts).await
+        }
+        Err(e) => Err(e),
+    };
+    finish_bytes(progress, completed.is_ok(), total, events).await;
+    let res = completed?;
+    if let Some(path) = &upload.checkpoint_file {
+        if let Err(e) = checkpoint::remove(path) {
+            warn(
+                events,
+                format!(
+                    "the upload is complete but its checkpoint file {} could not be removed: {e}",
+                    path.display()
+                ),
+            );
+        }
+    }
+    Ok(Event::Completed { res })
+}
+
+fn warn(events: &mpsc::UnboundedSender<Event>, message: String) {
+    debug!("warning: {message}");
+    let _ = events.send(Event::Warning(message));
+}
+
+/// OSS keys are 1 to 1023 bytes of UTF-8.
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() {
+        return Err(Error::invalid("the object name must not be empty"));
+    }
+    if key.len() > 1023 {
+        return Err(Error::invalid(format!(
+            "the object name is {} bytes long; OSS allows at most 1023",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The checkpoint's done parts that the server really holds with the same ETag (ListParts, all pages).
+async fn server_parts(
+    client: &Client,
+    upload: &Upload,
+    r: &Resume,
+) -> Result<Vec<(u32, String)>, Error> {
+    let mut on_server: BTreeMap<u32, String> = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut query = vec![("max-parts".to_string(), "1000".to_string())];
+        if let Some(m) = &marker {
+            query.push(("part-number-marker".to_string(), m.clone()));
+        }
+        let listed = client
+            .http
+            .retrying(|_| {
+                client.list_parts(&upload.key, &r.upload_id, query.clone(), &upload.options)
+            })
+            .await;
+        let (data, _) = match listed {
+            Ok(v) => v,
+            Err(e) if e.status() == Some(404) => return Err(Error::UploadGone),
+            Err(e) => return Err(e),
+        };
+        let parts = match data.get("Part") {
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            Some(one @ serde_json::Value::Object(_)) => vec![one.clone()],
+            _ => Vec::new(),
+        };
+        for p in parts {
+            let number = p
+                .get("PartNumber")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok());
+            let etag = p.get("ETag").and_then(|v| v.as_str());
+            if let (Some(n), Some(e)) = (number, etag) {
+                on_server.insert(n, e.to_string());
+            }
+        }
+        let truncated = data.get("IsTruncated").and_then(|v| v.as_str()) == Some("true");
+        let next = data
+            .get("NextPartNumberMarker")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        match (truncated, next) {
+            (true, Some(n)) if Some(&n) != marker.as_ref() => marker = Some(n),
+            _ => break,
+        }
+    }
+    let same = |a: &str, b: &str| {
+        a.trim_matches('"')
+            .eq_ignore_ascii_case(b.trim_matches('"'))
+    };
+    let kept: Vec<(u32, String)> = dedupe(&r.done)
+        .into_iter()
+        .filter(|(n, etag)| on_server.get(n).is_some_and(|s| same(s, etag)))
+        .collect();
+    if kept.len() < dedupe(&r.done).len() {
+        debug!(
+            "resume: the server holds {} of the {} parts the checkpoint lists; the others are uploaded again",
+            kept.len(),
+            dedupe(&r.done).len()
+        );
+    }
+    Ok(kept)
+}
+
+async fn upload_parts(
+    client: &Arc<Client>,
+    upload: &Upload,
+    start: &Start,
+    num_parts: u64,
+    sent: &Arc<AtomicU64>,
+    writer: Option<&CheckpointWriter>,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<BTreeMap<u32, (String, Option<u64>)>, Error> {
+    let file_size = upload.source.len();
+    let done = &start.done;
     let shared = Arc::new(Shared {
         done: Mutex::new(done.iter().map(|(n, e)| (*n, (e.clone(), None))).collect()),
         todo: Mutex::new(
@@ -149,19 +436,20 @@ async fn drive(
         failures: Mutex::new(Vec::new()),
         stop: AtomicBool::new(false),
     });
-    let part_opts = upload.options.for_parts();
     let job = Arc::new(PartJob {
         client: client.clone(),
         key: upload.key.clone(),
-        upload_id: upload_id.clone(),
+        upload_id: start.upload_id.clone(),
         source: upload.source.clone(),
         file_size,
-        part_size,
+        part_size: start.part_size,
         num_parts,
-        opts: part_opts.clone(),
+        opts: upload.options.for_parts(),
         cancel: upload.cancel.clone(),
         events: events.clone(),
         shared: shared.clone(),
+        sent: sent.clone(),
+        checkpoint: writer.map(CheckpointWriter::handle),
     });
     let workers: Vec<_> = (0..upload.parallel.max(1).min(num_parts.max(1) as usize))
         .map(|_| tokio::spawn(job.clone().work()))
@@ -173,41 +461,58 @@ async fn drive(
     }
 
     let failures = std::mem::take(&mut *lock(&shared.failures));
-    if let Some(gone) = failures.iter().find(|e| matches!(e.root(), Error::UploadGone)) {
+    if let Some(gone) = failures
+        .iter()
+        .find(|e| matches!(e.root(), Error::UploadGone))
+    {
         return Err(gone.clone());
     }
-    if cancelled() {
+    if client.cancel.is_set() || upload.cancel.is_set() {
         return Err(Error::Cancelled);
     }
     if let Some(first) = failures.into_iter().next() {
         return Err(first);
     }
+    let done = std::mem::take(&mut *lock(&shared.done));
+    Ok(done)
+}
 
-    // Every part is stored: check the whole object's CRC-64 at Complete.
+/// Completes the upload and checks the whole object's CRC-64 against the parts' (combined).
+async fn complete(
+    client: &Client,
+    upload: &Upload,
+    start: &Start,
+    done: BTreeMap<u32, (String, Option<u64>)>,
+) -> Result<Response, Error> {
+    let file_size = upload.source.len();
+    let num_parts = plan::num_parts(file_size, start.part_size);
     let mut parts = Vec::with_capacity(num_parts as usize);
     let mut crcs = Vec::with_capacity(num_parts as usize);
-    let done = std::mem::take(&mut *lock(&shared.done));
     for number in 1..=num_parts as u32 {
-        let part = plan::part(file_size, part_size, number);
+        let part = plan::part(file_size, start.part_size, number);
         let Some((etag, crc)) = done.get(&number) else {
-            return Err(Error::Io(format!("part {number} is missing before Complete")));
+            return Err(Error::Io(format!(
+                "part {number} is missing before Complete"
+            )));
         };
         let crc = match crc {
             Some(c) => *c,
+            // Uploaded by an earlier run: hash the local bytes now.
             None => upload.source.crc_of(part.start, part.end).await?,
         };
         parts.push((number, etag.clone()));
         crcs.push((crc, part.len()));
     }
-    let mut complete_opts = part_opts;
+    let mut opts = upload.options.for_parts();
     for (name, value) in &upload.complete_headers {
-        complete_opts.headers.insert(name.clone(), value.clone());
+        opts.headers.insert(name.clone(), value.clone());
     }
     let res = client
-        .complete(&upload.key, &upload_id, &parts, &complete_opts)
+        .http
+        .retrying(|_| client.complete(&upload.key, &start.upload_id, &parts, &opts))
         .await?;
     crate::client::check_crc(&res, combine_crcs(crcs), "the completed object")?;
-    Ok(Event::Completed { res })
+    Ok(res)
 }
 
 fn check_resume(resume: &Resume, file_size: u64) -> Result<(), Error> {
@@ -218,7 +523,9 @@ fn check_resume(resume: &Resume, file_size: u64) -> Result<(), Error> {
         )));
     }
     if resume.part_size == 0 && file_size > 0 {
-        return Err(Error::invalid("checkpoint.partSize must be a positive integer"));
+        return Err(Error::invalid(
+            "checkpoint.partSize must be a positive integer",
+        ));
     }
     let num_parts = plan::num_parts(resume.file_size, resume.part_size);
     if num_parts > plan::MAX_PARTS {
@@ -280,6 +587,8 @@ struct PartJob {
     cancel: Arc<CancelFlag>,
     events: mpsc::UnboundedSender<Event>,
     shared: Arc<Shared>,
+    sent: Arc<AtomicU64>,
+    checkpoint: Option<CheckpointHandle>,
 }
 
 impl PartJob {
@@ -305,6 +614,7 @@ impl PartJob {
                     part.start,
                     part.end,
                     &self.opts,
+                    Some(self.sent.clone()),
                 )
             });
             let result = tokio::select! {
@@ -316,7 +626,12 @@ impl PartJob {
                 Ok(o) => o,
                 Err(Error::Cancelled) => return,
                 Err(e) => {
-                    let e = if e.status() == Some(404) { Error::UploadGone } else { e };
+                    let e = if e.status() == Some(404) {
+                        Error::UploadGone
+                    } else {
+                        e
+                    };
+                    debug!("part {number} failed: {e}");
                     self.shared.fail(e.in_part(number));
                     return;
                 }
@@ -326,6 +641,9 @@ impl PartJob {
                 return;
             }
             lock(&self.shared.done).insert(number, (outcome.etag.clone(), Some(outcome.crc)));
+            if let Some(cp) = &self.checkpoint {
+                cp.record(number, &outcome.etag);
+            }
             let (ack, acked) = oneshot::channel();
             let sent = self.events.send(Event::Part {
                 number,
@@ -342,6 +660,132 @@ impl PartJob {
     }
 }
 
+/// Keeps the checkpoint file up to date: parts are recorded at once in memory, and a background task
+/// writes the newest state after every change (several parts finishing together share one write).
+struct CheckpointWriter {
+    handle: CheckpointHandle,
+    task: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+#[derive(Clone)]
+struct CheckpointHandle {
+    state: Arc<Mutex<CheckpointFile>>,
+    changed: Arc<watch::Sender<u64>>,
+}
+
+impl CheckpointHandle {
+    fn record(&self, number: u32, etag: &str) {
+        lock(&self.state).done_parts.push(DonePart {
+            number,
+            etag: etag.to_string(),
+        });
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+impl CheckpointWriter {
+    fn start(path: PathBuf, initial: CheckpointFile) -> Self {
+        let state = Arc::new(Mutex::new(initial));
+        let (tx, mut rx) = watch::channel(0u64);
+        // The first state (right after Initiate, or as resumed) is written at once.
+        rx.mark_changed();
+        let handle = CheckpointHandle {
+            state: state.clone(),
+            changed: Arc::new(tx),
+        };
+        let task = tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                write(&path, &state).await?;
+            }
+            // Every sender is gone: write what was recorded last.
+            write(&path, &state).await
+        });
+        CheckpointWriter { handle, task }
+    }
+
+    fn handle(&self) -> CheckpointHandle {
+        self.handle.clone()
+    }
+
+    /// Writes the final state and reports the first write error, if any.
+    async fn finish(self) -> Result<(), Error> {
+        drop(self.handle);
+        self.task
+            .await
+            .map_err(|e| Error::Io(format!("the checkpoint writer stopped: {e}")))?
+    }
+}
+
+async fn write(path: &std::path::Path, state: &Arc<Mutex<CheckpointFile>>) -> Result<(), Error> {
+    let snapshot = lock(state).clone();
+    let parts = snapshot.done_parts.len();
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || checkpoint::save(&target, &snapshot))
+        .await
+        .map_err(|e| Error::Io(format!("the checkpoint write stopped: {e}")))?
+        .map_err(|e| {
+            Error::Io(format!(
+                "cannot write the checkpoint file {}: {e}",
+                path.display()
+            ))
+        })?;
+    debug!(
+        "checkpoint file {} written ({parts} parts done)",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Sends [`Event::Bytes`] about ten times a second while the upload runs.
+struct BytesReporter {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl BytesReporter {
+    fn start(sent: Arc<AtomicU64>, total: u64, events: mpsc::UnboundedSender<Event>) -> Self {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut shown = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return shown,
+                    _ = tick.tick() => {}
+                }
+                // Bytes of a failed attempt are taken back out; never show less than before.
+                let loaded = sent.load(Ordering::Relaxed).min(total);
+                if loaded > shown {
+                    shown = loaded;
+                    if events.send(Event::Bytes { loaded, total }).is_err() {
+                        return shown;
+                    }
+                }
+            }
+        });
+        BytesReporter { stop, task }
+    }
+}
+
+/// Stops the reporter; a successful upload ends with exactly `total`.
+async fn finish_bytes(
+    reporter: Option<BytesReporter>,
+    ok: bool,
+    total: u64,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    let Some(r) = reporter else { return };
+    let _ = r.stop.send(());
+    let shown = r.task.await.unwrap_or(0);
+    if ok && shown != total {
+        let _ = events.send(Event::Bytes {
+            loaded: total,
+            total,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,7 +797,10 @@ mod tests {
             (2, "b".to_string()),
             (1, "c".to_string()),
         ];
-        assert_eq!(dedupe(&done), vec![(2, "b".to_string()), (1, "c".to_string())]);
+        assert_eq!(
+            dedupe(&done),
+            vec![(2, "b".to_string()), (1, "c".to_string())]
+        );
     }
 
     #[test]
@@ -366,13 +813,58 @@ mod tests {
         };
         assert!(check_resume(&r, 300_000).is_ok());
         let changed = check_resume(&r, 299_999).unwrap_err().to_string();
-        assert!(changed.contains("changed since the checkpoint"), "{changed}");
+        assert!(
+            changed.contains("changed since the checkpoint"),
+            "{changed}"
+        );
         let bad = Resume {
             done: vec![(4, "e".into())],
             ..r.clone()
         };
-        assert!(check_resume(&bad, 300_000).unwrap_err().to_string().contains("part number 4"));
+        assert!(check_resume(&bad, 300_000)
+            .unwrap_err()
+            .to_string()
+            .contains("part number 4"));
         let zero = Resume { part_size: 0, ..r };
         assert!(check_resume(&zero, 300_000).is_err());
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(check_key("").is_err());
+        assert!(check_key(&"k".repeat(1024))
+            .unwrap_err()
+            .to_string()
+            .contains("1023"));
+        assert!(check_key(&"k".repeat(1023)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_checkpoint_writer_keeps_the_last_state() {
+        let path =
+            std::env::temp_dir().join(format!("oss-turbo-writer-{}.json", std::process::id()));
+        let initial = CheckpointFile {
+            file: None,
+            name: "k".into(),
+            file_size: 300_000,
+            part_size: 102_400,
+            upload_id: "U".into(),
+            done_parts: vec![],
+            bucket: None,
+            file_mtime_ms: None,
+        };
+        let w = CheckpointWriter::start(path.clone(), initial);
+        let h = w.handle();
+        for n in 1..=3 {
+            h.record(n, &format!("\"E{n}\""));
+        }
+        drop(h);
+        w.finish().await.expect("written");
+        let cp = checkpoint::load(&path).expect("readable").expect("present");
+        assert_eq!(
+            cp.done_parts.iter().map(|p| p.number).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        checkpoint::remove(&path).ok();
     }
 }
