@@ -1,0 +1,135 @@
+'use strict'
+// A hand-written SVG of bench results: four panels (throughput, CPU s/GiB, peak RSS, event-loop delay p99),
+// each a group of horizontal bars per case, one bar per contender (medians).
+
+const fs = require('fs')
+
+const COLORS = { 'oss-turbo': '#d9480f', 'ali-oss': '#1c7ed6', opendal: '#37b24d', raw: '#868e96' }
+const NAMES = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss 6.23.0', opendal: 'opendal 0.49.2 (Node)', raw: 'raw client (ceiling)' }
+const MiB = 1024 * 1024
+
+const PANELS = [
+  { metric: 'mibps', title: 'Throughput, MiB/s (higher is better)', digits: 0 },
+  { metric: 'cpuSecPerGiB', title: 'CPU seconds per GiB, user+sys (lower is better)', digits: 2 },
+  { metric: 'maxRssMiB', title: 'Peak RSS, MiB (lower is better)', digits: 0 },
+  { metric: 'eldP99Ms', title: 'Event-loop delay p99, ms (lower is better)', digits: 1, skip: ['raw'] },
+]
+
+function esc(s) {
+  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
+
+function shortLabel(c) {
+  const size = c.size >= 1024 * MiB ? `${c.size / (1024 * MiB)} GiB` : `${c.size / MiB} MiB`
+  const [ps, par] = c.eff || [c.partSize, c.parallel]
+  return `${size}${c.input === 'buffer' ? ' Buffer' : ''} · ${ps / MiB} MiB × ${par}`
+}
+
+function niceMax(v) {
+  if (!(v > 0)) return 1
+  const p = Math.pow(10, Math.floor(Math.log10(v)))
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p
+  return 10 * p
+}
+
+function render(results) {
+  const contenders = results.contenders
+  const cases = results.cases
+  const W = 1000
+  const panelW = 480
+  const gap = 40
+  const labelW = 170
+  const barH = 11
+  const barGap = 2
+  const groupGap = 16
+  const groupH = (n) => n * (barH + barGap) + groupGap
+  const top = 92
+  const panelTitleH = 26
+  const axisH = 22
+
+  const out = []
+  const panelH = panelTitleH + cases.reduce((h) => h + groupH(contenders.length), 0) + axisH
+  const H = top + 2 * panelH + gap + 40
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="11">`)
+  out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
+  const m = results.machine
+  out.push(`<text x="20" y="28" font-size="17" font-weight="bold">oss-turbo vs ali-oss — multipartUpload to a local OSS emulator (--bench mode)</text>`)
+  out.push(
+    `<text x="20" y="47" fill="#495057">Medians of ${results.options.pairs} alternating round(s), each upload in its own process; ${esc(m.cpu || '')} × ${m.cores} cores, ${esc(m.node)}, ${esc(
+      (m.date || '').slice(0, 10),
+    )}${results.options.quick ? ' — QUICK smoke run, reduced sizes' : ''}</text>`,
+  )
+  // Legend.
+  let lx = 20
+  for (const k of contenders) {
+    out.push(`<rect x="${lx}" y="60" width="12" height="12" fill="${COLORS[k]}"/>`)
+    out.push(`<text x="${lx + 17}" y="70">${esc(NAMES[k])}</text>`)
+    lx += 30 + NAMES[k].length * 6.2
+  }
+
+  PANELS.forEach((p, i) => {
+    const x0 = 20 + (i % 2) * (panelW + gap)
+    const y0 = top + Math.floor(i / 2) * (panelH + gap)
+    const shown = contenders.filter((k) => !(p.skip || []).includes(k))
+    const values = cases.flatMap((c) => shown.map((k) => c.medians[k]?.[p.metric])).filter((v) => typeof v === 'number')
+    const max = niceMax(Math.max(0, ...values))
+    const barW = panelW - labelW - 50
+    out.push(`<text x="${x0}" y="${y0 + 14}" font-size="13" font-weight="bold">${esc(p.title)}</text>`)
+    let y = y0 + panelTitleH
+    for (const c of cases) {
+      const gh = contenders.length * (barH + barGap)
+      out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 - 1}" text-anchor="end" font-weight="bold">${esc(shortLabel(c))}</text>`)
+      if (p.metric === 'mibps' && c.ratios['ali-oss']?.throughput != null) {
+        const note = [`${c.ratios['ali-oss'].throughput.toFixed(1)}× ali-oss`]
+        if (c.ceilingFraction != null) note.push(`${(c.ceilingFraction * 100).toFixed(0)}% of ceiling`)
+        out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(note.join(' · '))}</text>`)
+      } else if (p.metric === 'cpuSecPerGiB' && c.ratios['ali-oss']?.cpu != null) {
+        out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(`${c.ratios['ali-oss'].cpu.toFixed(2)}× ali-oss's CPU`)}</text>`)
+      }
+      for (const k of contenders) {
+        const v = c.medians[k]?.[p.metric]
+        if ((p.skip || []).includes(k)) {
+          y += barH + barGap
+          continue
+        }
+        if (typeof v === 'number') {
+          const w = Math.max(1, (v / max) * barW)
+          out.push(`<rect x="${x0 + labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[k]}"><title>${esc(`${NAMES[k]}: ${v.toFixed(p.digits)}`)}</title></rect>`)
+          out.push(`<text x="${(x0 + labelW + w + 4).toFixed(1)}" y="${y + barH - 2}" font-size="10" fill="#343a40">${v.toFixed(p.digits)}</text>`)
+        } else {
+          out.push(`<text x="${x0 + labelW + 4}" y="${y + barH - 2}" font-size="10" fill="#c92a2a">no result</text>`)
+        }
+        y += barH + barGap
+      }
+      y += groupGap
+    }
+    // Axis.
+    out.push(`<line x1="${x0 + labelW}" y1="${y0 + panelTitleH - 4}" x2="${x0 + labelW}" y2="${y}" stroke="#adb5bd"/>`)
+    out.push(`<line x1="${x0 + labelW}" y1="${y}" x2="${x0 + labelW + barW}" y2="${y}" stroke="#adb5bd"/>`)
+    for (let t = 0; t <= 4; t++) {
+      const tx = x0 + labelW + (barW * t) / 4
+      const tv = (max * t) / 4
+      out.push(`<line x1="${tx}" y1="${y}" x2="${tx}" y2="${y + 4}" stroke="#adb5bd"/>`)
+      out.push(`<text x="${tx}" y="${y + 15}" text-anchor="middle" font-size="10" fill="#495057">${tv >= 10 ? tv.toFixed(0) : tv.toFixed(p.digits ? 2 : 0).replace(/\.?0+$/, '') || '0'}</text>`)
+    }
+    if (p.metric === 'eldP99Ms') {
+      const tx = x0 + labelW + (10 / max) * barW
+      if (10 <= max) out.push(`<line x1="${tx}" y1="${y0 + panelTitleH - 4}" x2="${tx}" y2="${y}" stroke="#c92a2a" stroke-dasharray="4 3"><title>target: 10 ms</title></line>`)
+    }
+    if (p.metric === 'maxRssMiB') {
+      const tx = x0 + labelW + (100 / max) * barW
+      if (100 <= max) out.push(`<line x1="${tx}" y1="${y0 + panelTitleH - 4}" x2="${tx}" y2="${y}" stroke="#c92a2a" stroke-dasharray="4 3"><title>target for 1 GiB at 64 MiB × 8: 100 MiB</title></line>`)
+    }
+  })
+  out.push(
+    `<text x="20" y="${H - 14}" fill="#868e96" font-size="10">Peak RSS is the whole process (Node itself, and the Buffer in the Buffer case). Event-loop delay: perf_hooks.monitorEventLoopDelay at ${results.options.eldResolutionMs} ms resolution (values include the sampling interval). Dashed red: targets.</text>`,
+  )
+  out.push('</svg>')
+  return out.join('\n') + '\n'
+}
+
+function writeChart(results, file) {
+  fs.writeFileSync(file, render(results))
+}
+
+module.exports = { writeChart, render }

@@ -1,0 +1,112 @@
+'use strict'
+// One upload in its own Node process, measured from inside: `node bench/child.js '<json>'`.
+// The parent (bench/run.js) passes the contender, the endpoint, the key, the input and the options, and
+// reads one JSON line from stdout. Everything that is not the upload (loading the client module, reading
+// a Buffer input into memory, building the client) happens before the measured section.
+//
+// Measured: wall time of the `multipartUpload` (or OpenDAL write) call; CPU seconds of the whole process
+// (all threads: Node's, libuv's and the addon's tokio threads) from process.cpuUsage() around the call;
+// peak RSS from process.resourceUsage().maxRSS (the process's lifetime peak, so it includes Node itself
+// and, for Buffer inputs, the Buffer); event-loop delay from perf_hooks.monitorEventLoopDelay, enabled
+// only during the call.
+
+const fs = require('fs')
+const { monitorEventLoopDelay } = require('perf_hooks')
+
+const CREDS = { accessKeyId: 'test-ak', accessKeySecret: 'test-sk' }
+
+async function main() {
+  const cfg = JSON.parse(process.argv[2])
+  const input = cfg.input === 'buffer' ? fs.readFileSync(cfg.file) : cfg.file
+  const upload = await makeUploader(cfg, input)
+
+  const rssBefore = process.memoryUsage.rss()
+  const eld = monitorEventLoopDelay({ resolution: cfg.eldResolutionMs })
+  eld.enable()
+  const ru0 = process.resourceUsage()
+  const cpu0 = process.cpuUsage()
+  const t0 = process.hrtime.bigint()
+  await upload()
+  const t1 = process.hrtime.bigint()
+  const cpu = process.cpuUsage(cpu0)
+  eld.disable()
+  const ru = process.resourceUsage()
+  const ms = (ns) => Number(ns) / 1e6
+  return {
+    ok: true,
+    seconds: Number(t1 - t0) / 1e9,
+    cpuUser: cpu.user / 1e6,
+    cpuSys: cpu.system / 1e6,
+    maxRssKiB: ru.maxRSS,
+    baselineRssKiB: Math.round(rssBefore / 1024),
+    // Counters of the upload alone (differences of process.resourceUsage()).
+    minorPageFaults: ru.minorPageFault - ru0.minorPageFault,
+    majorPageFaults: ru.majorPageFault - ru0.majorPageFault,
+    voluntaryContextSwitches: ru.voluntaryContextSwitches - ru0.voluntaryContextSwitches,
+    involuntaryContextSwitches: ru.involuntaryContextSwitches - ru0.involuntaryContextSwitches,
+    eld: {
+      resolutionMs: cfg.eldResolutionMs,
+      samples: eld.count,
+      p50Ms: ms(eld.percentile(50)),
+      p99Ms: ms(eld.percentile(99)),
+      maxMs: ms(eld.max),
+      meanMs: eld.mean / 1e6,
+    },
+  }
+}
+
+async function makeUploader(cfg, input) {
+  const opts = {}
+  if (cfg.partSize != null) opts.partSize = cfg.partSize
+  if (cfg.parallel != null) opts.parallel = cfg.parallel
+  switch (cfg.contender) {
+    case 'oss-turbo':
+    case 'ali-oss': {
+      const OSS = require(cfg.contender === 'oss-turbo' ? cfg.repo : 'ali-oss')
+      const client = new OSS({
+        endpoint: cfg.endpoint,
+        bucket: 'examplebucket',
+        region: 'oss-cn-hangzhou',
+        ...CREDS,
+      })
+      return async () => {
+        const r = await client.multipartUpload(cfg.key, input, opts)
+        if (!r || !r.res || r.res.status !== 200) throw new Error(`unexpected result: ${JSON.stringify(r && r.res)}`)
+      }
+    }
+    case 'opendal': {
+      // OpenDAL's OSS service always addresses the bucket virtual-hosted (bucket.HOST): the parent gives an
+      // endpoint host that is not an IP and points HTTP_PROXY at the emulator, so requests reach it unchanged.
+      const { Operator } = require('opendal')
+      const op = new Operator('oss', {
+        bucket: 'examplebucket',
+        endpoint: cfg.opendalEndpoint,
+        access_key_id: CREDS.accessKeyId,
+        access_key_secret: CREDS.accessKeySecret,
+        root: '/',
+      })
+      const wopts = { chunk: BigInt(cfg.effPartSize), concurrent: cfg.effParallel }
+      if (Buffer.isBuffer(input)) return () => op.write(cfg.key, input, wopts)
+      // A file: stream it through a Writer, as a Node program would (OpenDAL takes no file path).
+      return async () => {
+        const w = await op.writer(cfg.key, wopts)
+        const stream = fs.createReadStream(input, { highWaterMark: Math.min(cfg.effPartSize, 8 << 20) })
+        for await (const chunk of stream) await w.write(chunk)
+        await w.close()
+      }
+    }
+    default:
+      throw new Error(`unknown contender ${cfg.contender}`)
+  }
+}
+
+main().then(
+  (r) => {
+    process.stdout.write(JSON.stringify(r) + '\n')
+    process.exit(0)
+  },
+  (e) => {
+    process.stdout.write(JSON.stringify({ ok: false, error: String((e && e.stack) || e) }) + '\n')
+    process.exit(1)
+  },
+)

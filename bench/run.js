@@ -1,0 +1,476 @@
+#!/usr/bin/env node
+'use strict'
+// `npm run bench`: oss-turbo against ali-oss (and OpenDAL's Node binding, and a raw Rust client as the
+// ceiling) on the local emulator in --bench mode. See bench/README.md.
+//
+//   npm run bench [-- --quick] [--cases id,id] [--pairs N] [--contenders a,b] [--no-build] [--keep-files]
+//
+// Each upload runs in its own process (bench/child.js for the Node clients, bench/raw-client for the
+// ceiling), contenders alternate within each round (A B C D, A B C D, ...), and every upload is checked
+// afterwards with an unsigned HEAD (size and CRC-64) so that a failed upload never counts as a fast one.
+
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const http = require('http')
+const crypto = require('crypto')
+const { spawn, spawnSync, execFileSync } = require('child_process')
+const { createInterface } = require('readline')
+const { writeChart } = require('./chart')
+
+const REPO = path.resolve(__dirname, '..')
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const BUCKET = 'examplebucket'
+
+// ---- the cases ----
+// partSize/parallel null = the client's defaults (ali-oss: 1 MiB parts, parallel 5); `eff` is what that
+// means, given explicitly to the clients that have other defaults (OpenDAL, the raw client).
+const CASES = [
+  { id: '1g-default', label: '1 GiB file, ali-oss defaults (1 MiB parts × 5)', size: GiB, quickSize: 128 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
+  { id: '1g-8m', label: '1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
+  { id: '1g-64m', label: '1 GiB file, 64 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 64 * MiB, parallel: 8, input: 'file' },
+  { id: '64m-default', label: '64 MiB file, ali-oss defaults (1 MiB parts × 5)', size: 64 * MiB, quickSize: 16 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
+  { id: 'buf256m', label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)', size: 256 * MiB, quickSize: 32 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'buffer' },
+]
+const CONTENDERS = ['oss-turbo', 'ali-oss', 'opendal', 'raw']
+const LABEL = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss', opendal: 'opendal', raw: 'raw ceiling' }
+
+function parseArgs(argv) {
+  const o = { quick: false, pairs: null, cases: null, contenders: null, build: true, keepFiles: false, eldResolutionMs: 1, runTimeoutS: 600 }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const val = () => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i]
+      if (v === undefined) die(`${a} needs a value`)
+      return v
+    }
+    const name = a.split('=')[0]
+    if (name === '--quick') o.quick = true
+    else if (name === '--pairs') o.pairs = positiveInt(val(), '--pairs')
+    else if (name === '--cases') o.cases = val().split(',').map((s) => s.trim()).filter(Boolean)
+    else if (name === '--contenders') o.contenders = val().split(',').map((s) => s.trim()).filter(Boolean)
+    else if (name === '--no-build') o.build = false
+    else if (name === '--keep-files') o.keepFiles = true
+    else if (name === '--eld-resolution') o.eldResolutionMs = positiveInt(val(), '--eld-resolution')
+    else if (name === '--help' || name === '-h') {
+      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
+      console.log(`cases: ${CASES.map((c) => c.id).join(', ')}\ncontenders: ${CONTENDERS.join(', ')}`)
+      process.exit(0)
+    } else die(`unknown option ${a} (try --help)`)
+  }
+  if (o.pairs == null) o.pairs = o.quick ? 1 : 3
+  const known = new Set(CASES.map((c) => c.id))
+  for (const c of o.cases || []) if (!known.has(c)) die(`unknown case ${c}; cases: ${[...known].join(', ')}`)
+  for (const c of o.contenders || []) if (!CONTENDERS.includes(c)) die(`unknown contender ${c}; contenders: ${CONTENDERS.join(', ')}`)
+  if (o.eldResolutionMs > 10) die('--eld-resolution: 1 to 10 ms')
+  return o
+}
+
+function positiveInt(v, what) {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) die(`${what} must be a positive integer`)
+  return n
+}
+
+function die(msg) {
+  console.error(`bench: ${msg}`)
+  process.exit(2)
+}
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`)
+
+// ---- building ----
+
+function targetDir() {
+  return process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(REPO, 'target')
+}
+
+function run(cmd, args, what) {
+  log(`${what}: ${cmd} ${args.join(' ')}`)
+  const r = spawnSync(cmd, args, { cwd: REPO, stdio: ['ignore', process.stderr, process.stderr] })
+  if (r.status !== 0) {
+    console.error(`bench: ${what} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`)
+    process.exit(1)
+  }
+}
+
+function build() {
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  run(npm, ['run', 'build'], 'building the addon')
+  run(npm, ['run', 'build:emulator'], 'building the emulator')
+  run('cargo', ['build', '--release', '--manifest-path', path.join(__dirname, 'raw-client', 'Cargo.toml'), '--target-dir', targetDir()], 'building the raw client')
+}
+
+function binaries() {
+  const emulator = process.env.OSS_EMULATOR_BIN || path.join(targetDir(), 'release', 'oss-emulator')
+  const raw = process.env.RAW_CLIENT_BIN || path.join(targetDir(), 'release', 'raw-client')
+  for (const [name, p] of [['oss-emulator', emulator], ['raw-client', raw]]) {
+    if (!fs.existsSync(p)) die(`${name} not found at ${p} (run without --no-build, or set CARGO_TARGET_DIR)`)
+  }
+  return { emulator, raw }
+}
+
+// ---- the emulator ----
+
+function startEmulator(bin) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['--bench', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => reject(new Error(`oss-emulator did not start in 10 s: ${stderr}`)), 10_000)
+    child.once('exit', (code) => reject(new Error(`oss-emulator exited (${code}): ${stderr}`)))
+    const rl = createInterface({ input: child.stdout })
+    rl.once('line', (line) => {
+      clearTimeout(timer)
+      rl.close()
+      child.stdout.resume()
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
+      if (!m) return reject(new Error(`unexpected first line from oss-emulator: ${line}`))
+      resolve({ child, port: Number(m[1]) })
+    })
+  })
+}
+
+function head(port, key) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'HEAD', path: `/${BUCKET}/${key}`, agent: false }, (res) => {
+      res.resume()
+      resolve({ status: res.statusCode, size: Number(res.headers['content-length']), crc: res.headers['x-oss-hash-crc64ecma'] })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+// ---- test files ----
+
+function makeFile(dir, size) {
+  const file = path.join(dir, `data-${size / MiB}MiB.bin`)
+  const fd = fs.openSync(file, 'w')
+  const block = Buffer.allocUnsafe(Math.min(size, 16 * MiB))
+  for (let done = 0; done < size; done += block.length) {
+    crypto.randomFillSync(block)
+    fs.writeSync(fd, block, 0, Math.min(block.length, size - done))
+  }
+  fs.closeSync(fd)
+  return file
+}
+
+// ---- one upload ----
+
+function cleanEnv(extra) {
+  const env = { ...process.env }
+  for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k]
+  return { ...env, ...extra }
+}
+
+function spawnJson(cmd, args, env, timeoutS) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      const line = out.trim().split('\n').pop() || ''
+      let r
+      try {
+        r = JSON.parse(line)
+      } catch {
+        r = { ok: false, error: `no result (exit ${code}${signal ? `, ${signal}` : ''}): ${(err || out).slice(-2000)}` }
+      }
+      if (r.ok && code !== 0) r = { ok: false, error: `exit ${code}: ${err.slice(-2000)}` }
+      if (!r.ok && err) r.stderr = err.slice(-2000)
+      resolve(r)
+    })
+  })
+}
+
+// CPU seconds (user+sys) a process has used so far, from /proc (clock ticks).
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+function procCpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK
+  } catch {
+    return null
+  }
+}
+
+async function uploadOnce(ctx, c, contender, pair) {
+  const emuCpu0 = procCpuSeconds(ctx.emulatorPid)
+  const key = `bench/${c.id}/${contender}/${pair}-${Date.now()}`
+  const [effPart, effPar] = c.eff || [c.partSize, c.parallel]
+  let r
+  if (contender === 'raw') {
+    const args = ['put', '--endpoint', `127.0.0.1:${ctx.port}`, '--bucket', BUCKET, '--key', key, '--file', c.file, '--part-size', String(effPart), '--parallel', String(effPar)]
+    if (c.input === 'buffer') args.push('--memory')
+    r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
+  } else {
+    const cfg = {
+      contender,
+      repo: REPO,
+      endpoint: `http://127.0.0.1:${ctx.port}`,
+      opendalEndpoint: `http://oss.test:${ctx.port}`,
+      key,
+      file: c.file,
+      input: c.input,
+      partSize: c.partSize,
+      parallel: c.parallel,
+      effPartSize: effPart,
+      effParallel: effPar,
+      eldResolutionMs: ctx.opts.eldResolutionMs,
+    }
+    // OpenDAL addresses the bucket virtual-hosted (examplebucket.oss.test:PORT); the proxy setting makes its
+    // HTTP client send those requests straight to the emulator, which routes them by the Host header.
+    const env = contender === 'opendal' ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${ctx.port}` }) : cleanEnv()
+    r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], env, ctx.opts.runTimeoutS)
+  }
+  const emuCpu1 = procCpuSeconds(ctx.emulatorPid)
+  const run = { contender, pair, key, load1: os.loadavg()[0], ...r }
+  if (emuCpu0 != null && emuCpu1 != null) run.emulatorCpuSeconds = emuCpu1 - emuCpu0
+  if (r.ok) {
+    const h = await head(ctx.port, key).catch((e) => ({ status: 0, error: String(e) }))
+    if (h.status !== 200 || h.size !== c.size || h.crc !== c.crc) {
+      run.ok = false
+      run.error = `verification failed: HEAD ${h.status}, size ${h.size} (want ${c.size}), crc ${h.crc} (want ${c.crc})`
+    } else {
+      run.verified = true
+    }
+  }
+  if (run.ok) {
+    const gib = c.size / GiB
+    run.mibps = c.size / MiB / run.seconds
+    run.cpuSecPerGiB = (run.cpuUser + run.cpuSys) / gib
+    run.maxRssMiB = run.maxRssKiB / 1024
+    run.eldP99Ms = run.eld ? run.eld.p99Ms : null
+    if (run.emulatorCpuSeconds != null) run.emulatorCpuSecPerGiB = run.emulatorCpuSeconds / gib
+  }
+  return run
+}
+
+// ---- statistics ----
+
+function median(xs) {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return null
+  const m = v.length >> 1
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
+}
+
+const METRICS = ['mibps', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
+
+function summarize(c, runs, contenders) {
+  const medians = {}
+  for (const k of contenders) {
+    const ok = runs.filter((r) => r.contender === k && r.ok)
+    const failed = runs.filter((r) => r.contender === k && !r.ok).length
+    const m = { runs: ok.length, failed }
+    for (const metric of METRICS) m[metric] = median(ok.map((r) => r[metric]))
+    medians[k] = m
+  }
+  // Per-pair ratios: oss-turbo over each other contender in the same round.
+  const pairs = [...new Set(runs.map((r) => r.pair))]
+  const ratios = {}
+  for (const other of contenders.filter((k) => k !== 'oss-turbo')) {
+    const per = []
+    for (const p of pairs) {
+      const a = runs.find((r) => r.pair === p && r.contender === 'oss-turbo' && r.ok)
+      const b = runs.find((r) => r.pair === p && r.contender === other && r.ok)
+      if (!a || !b) continue
+      per.push({ pair: p, throughput: a.mibps / b.mibps, cpu: a.cpuSecPerGiB / b.cpuSecPerGiB, rss: a.maxRssMiB / b.maxRssMiB })
+    }
+    ratios[other] = {
+      perPair: per,
+      throughput: median(per.map((x) => x.throughput)),
+      cpu: median(per.map((x) => x.cpu)),
+      rss: median(per.map((x) => x.rss)),
+    }
+  }
+  return { medians, ratios, ceilingFraction: ratios.raw ? ratios.raw.throughput : null }
+}
+
+function targets(results) {
+  const out = []
+  const get = (id) => results.cases.find((c) => c.id === id)
+  const add = (what, value, ok, fmt) => out.push({ target: what, value, met: value == null ? null : ok(value), shown: value == null ? 'n/a' : fmt(value) })
+  const pct = (v) => `${(v * 100).toFixed(0)}%`
+  const x = (v) => `${v.toFixed(2)}×`
+  for (const id of ['1g-default', '1g-8m', '1g-64m']) {
+    const c = get(id)
+    if (c) add(`${id}: throughput ≥ 90% of the raw ceiling`, c.ceilingFraction, (v) => v >= 0.9, pct)
+  }
+  if (get('1g-default')) add('1g-default: ≥ 3× ali-oss throughput', get('1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
+  if (get('1g-8m')) add('1g-8m: ≥ 2× ali-oss throughput', get('1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
+  for (const c of results.cases) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
+  if (get('1g-64m')) add('1g-64m: peak RSS ≤ 100 MiB', get('1g-64m').medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
+  for (const c of results.cases) add(`${c.id}: event-loop delay p99 ≤ 10 ms`, c.medians['oss-turbo']?.eldP99Ms ?? null, (v) => v <= 10, (v) => `${v.toFixed(1)} ms`)
+  return out
+}
+
+// ---- output ----
+
+function fmt(v, digits) {
+  return v == null ? '—' : v.toFixed(digits)
+}
+
+function table(results) {
+  const lines = []
+  for (const c of results.cases) {
+    lines.push('')
+    lines.push(`${c.label}  [${c.id}; ${(c.size / MiB).toFixed(0)} MiB; ${c.pairsRun} round(s)]`)
+    const head = ['contender', 'MiB/s', 'CPU s/GiB', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/GiB', 'turbo ÷ it: thr', 'cpu', 'rss']
+    const rows = [head]
+    for (const k of results.contenders) {
+      const m = c.medians[k]
+      const r = c.ratios[k]
+      rows.push([
+        LABEL[k] + (m.failed ? ` (${m.failed} FAILED)` : ''),
+        fmt(m.mibps, 0),
+        fmt(m.cpuSecPerGiB, 2),
+        fmt(m.maxRssMiB, 0),
+        k === 'raw' ? '—' : fmt(m.eldP99Ms, 1),
+        fmt(m.emulatorCpuSecPerGiB, 2),
+        r ? fmt(r.throughput, 2) + '×' : '',
+        r ? fmt(r.cpu, 2) + '×' : '',
+        r ? fmt(r.rss, 2) + '×' : '',
+      ])
+    }
+    const w = head.map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)))
+    for (const row of rows) lines.push('  ' + row.map((cell, i) => (i === 0 ? String(cell).padEnd(w[i]) : String(cell).padStart(w[i]))).join('  '))
+    if (c.ceilingFraction != null) lines.push(`  oss-turbo reaches ${(c.ceilingFraction * 100).toFixed(0)}% of the raw ceiling (median of per-round ratios)`)
+  }
+  lines.push('')
+  lines.push('Targets (medians of per-round ratios):')
+  for (const t of results.targets) lines.push(`  ${t.met == null ? ' n/a' : t.met ? ' met' : 'MISS'}  ${t.target}: ${t.shown}`)
+  return lines.join('\n')
+}
+
+function machine(opts) {
+  const git = (args) => {
+    try {
+      return execFileSync('git', args, { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()
+    } catch {
+      return null
+    }
+  }
+  let glibc = null
+  try {
+    glibc = process.report.getReport().header.glibcVersionRuntime || null
+  } catch {}
+  return {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? null,
+    cores: os.cpus().length,
+    memoryGiB: +(os.totalmem() / GiB).toFixed(1),
+    os: `${os.type()} ${os.release()}`,
+    glibc,
+    node: process.version,
+    gitCommit: git(['rev-parse', 'HEAD']),
+    gitDirty: git(['status', '--porcelain', '--', 'src', 'index.js', 'Cargo.toml', 'Cargo.lock', 'emulator']) ? true : false,
+    loadavgStart: os.loadavg(),
+    eldResolutionMs: opts.eldResolutionMs,
+  }
+}
+
+// ---- main ----
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2))
+  if (opts.build) build()
+  const bins = binaries()
+
+  let contenders = opts.contenders || CONTENDERS
+  const notes = []
+  if (contenders.includes('opendal')) {
+    try {
+      require('opendal')
+    } catch (e) {
+      notes.push(`opendal skipped: it does not load here (${String(e.message).split('\n')[0]})`)
+      contenders = contenders.filter((k) => k !== 'opendal')
+    }
+  }
+  for (const n of notes) log(n)
+  const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.id)).map((c) => ({ ...c, size: opts.quick ? c.quickSize : c.size }))
+
+  const info = machine(opts)
+  if (info.loadavgStart[0] > 0.5) log(`load average is ${info.loadavgStart[0].toFixed(2)}: other work on this machine will skew the figures`)
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oss-turbo-bench-'))
+  let emu = null
+  const cleanup = () => {
+    if (emu) emu.child.kill('SIGTERM')
+    if (!opts.keepFiles) fs.rmSync(dir, { recursive: true, force: true })
+  }
+  process.on('SIGINT', () => {
+    cleanup()
+    process.exit(130)
+  })
+  process.on('SIGTERM', () => {
+    cleanup()
+    process.exit(143)
+  })
+  try {
+    const files = new Map()
+    for (const c of cases) {
+      if (!files.has(c.size)) {
+        log(`writing a ${c.size / MiB} MiB test file in ${dir}`)
+        const file = makeFile(dir, c.size)
+        const crc = execFileSync(bins.raw, ['crc', file], { encoding: 'utf8' }).trim()
+        files.set(c.size, { file, crc })
+      }
+      Object.assign(c, files.get(c.size))
+    }
+    emu = await startEmulator(bins.emulator)
+    log(`emulator (--bench) on 127.0.0.1:${emu.port}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`)
+    const ctx = { port: emu.port, emulatorPid: emu.child.pid, bins, opts }
+
+    const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs }, notes, contenders, cases: [] }
+    for (const c of cases) {
+      const runs = []
+      for (let pair = 1; pair <= opts.pairs; pair++) {
+        for (const k of contenders) {
+          const r = await uploadOnce(ctx, c, k, pair)
+          runs.push(r)
+          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (load ${r.load1.toFixed(2)})` : `FAILED: ${r.error}`))
+        }
+      }
+      const { file, crc, quickSize, ...desc } = c
+      void file
+      void quickSize
+      results.cases.push({ ...desc, crc, pairsRun: opts.pairs, runs, ...summarize(c, runs, contenders) })
+    }
+    results.machine.loadavgEnd = os.loadavg()
+    results.targets = targets(results)
+
+    console.log(table(results))
+    const suffix = opts.quick || opts.cases || opts.contenders ? '.partial' : ''
+    const jsonPath = path.join(__dirname, `results${suffix}.json`)
+    const svgPath = path.join(__dirname, `chart${suffix}.svg`)
+    fs.writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n')
+    writeChart(results, svgPath)
+    log(`wrote ${path.relative(REPO, jsonPath)} and ${path.relative(REPO, svgPath)}`)
+    const failed = results.cases.some((c) => c.runs.some((r) => !r.ok))
+    if (failed) {
+      console.error('bench: some uploads FAILED (see above); their runs are excluded from the medians')
+      process.exitCode = 1
+    }
+  } finally {
+    cleanup()
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
