@@ -20,6 +20,8 @@ class ByteProgress {
     // Speed and ETA count only what this run sends: bytes done before a resume are not this run's speed.
     this.startLoaded = 0
     this.startTime = 0
+    // When the last byte went out: the wait for Complete after it is not sending speed.
+    this.endTime = 0
     this.bar = new cliProgress.SingleBar({
       stream: this.stream,
       format: (options, params) => this.line(options, params),
@@ -38,11 +40,13 @@ class ByteProgress {
     this.loaded = already
     this.startLoaded = already
     this.startTime = Date.now()
+    this.endTime = already >= total ? this.startTime : 0
     this.bar.start(total, already)
   }
 
   update(loaded) {
     this.loaded = Math.max(this.loaded, Math.min(loaded, this.total))
+    if (this.loaded === this.total && !this.endTime) this.endTime = Date.now()
     this.bar.update(this.loaded)
   }
 
@@ -52,7 +56,7 @@ class ByteProgress {
 
   /** Bytes per second over this run so far. */
   speed() {
-    const secs = (Date.now() - this.startTime) / 1000
+    const secs = ((this.endTime || Date.now()) - this.startTime) / 1000
     return secs > 0 ? (this.loaded - this.startLoaded) / secs : 0
   }
 
