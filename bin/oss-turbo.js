@@ -124,16 +124,20 @@ async function cp(file, destination, opts) {
   const log = (msg) => process.stderr.write(`oss-turbo: ${msg}\n`)
   if (already > 0) log(`resuming ${target} from ${checkpointFile} (${(already / MiB).toFixed(1)} MiB already uploaded)`)
 
+  const bar = opts.progress ? new ByteProgress({ stream: process.stderr }) : null
   const controller = new AbortController()
   let interrupted = false
   const onSigint = () => {
-    if (interrupted) process.exit(EXIT_INTERRUPTED) // a second Ctrl-C: leave right now
+    if (interrupted) {
+      // A second Ctrl-C: leave right now (the checkpoint file is only ever replaced atomically).
+      bar?.stop()
+      process.exit(EXIT_INTERRUPTED)
+    }
     interrupted = true
     controller.abort()
   }
   process.on('SIGINT', onSigint)
 
-  const bar = opts.progress ? new ByteProgress({ stream: process.stderr }) : null
   bar?.start(stat.size, already)
   const started = Date.now()
   try {
