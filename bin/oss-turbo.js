@@ -98,7 +98,7 @@ async function cp(file, destination, opts) {
     throw new UserError(`cannot create the checkpoint folder ${cpDir}: ${err.code || err.message}`, EXIT_FAILED)
   }
   const checkpointFile = checkpointPath(cpDir, bucket, key, absFile)
-  const already = resumedBytes(checkpointFile, { bucket, key, absFile, size: stat.size })
+  const already = resumedBytes(checkpointFile, { bucket, key, absFile, stat })
 
   let OSS
   try {
@@ -187,14 +187,17 @@ function statFile(file, absFile) {
 }
 
 /** Bytes a matching checkpoint file says are already uploaded (0 when there is none or it is for something else). */
-function resumedBytes(checkpointFile, { bucket, key, absFile, size }) {
+// The library decides for itself whether the file matches (and says why not); this only sizes the display.
+function resumedBytes(checkpointFile, { bucket, key, absFile, stat }) {
   let cp
   try {
     cp = JSON.parse(fs.readFileSync(checkpointFile, 'utf8'))
   } catch {
     return 0
   }
+  const size = stat.size
   if (!cp || cp.name !== key || cp.file !== absFile || cp.fileSize !== size || (cp.bucket && cp.bucket !== bucket)) return 0
+  if (cp.fileMtimeMs != null && cp.fileMtimeMs !== Math.floor(stat.mtimeMs)) return 0
   if (!Array.isArray(cp.doneParts) || !(cp.partSize > 0)) return 0
   const numbers = new Set(cp.doneParts.map((p) => p && p.number).filter(Number.isInteger))
   let bytes = 0
