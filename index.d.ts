@@ -31,7 +31,10 @@ declare namespace OSS {
     sldEnable?: boolean
     /** Sign with OSS V4 (`OSS4-HMAC-SHA256`) instead of V1. */
     authorizationV4?: boolean
-    /** How many times a failed request is retried (default 0, like ali-oss). */
+    /**
+     * How many times a failed request is retried, with exponential backoff, for network errors, timeouts,
+     * 5xx and throttling (default 3; `0` = no retry, as ali-oss's default).
+     */
     retryMax?: number
   }
 
@@ -96,6 +99,16 @@ declare namespace OSS {
     mime?: string
     callback?: Callback
     disabledMD5?: boolean
+    /**
+     * oss-turbo: keep the checkpoint durably in this file. It is written atomically after Initiate and after
+     * each part, resumed from automatically when it matches the call (bucket, name, file path, size, mtime),
+     * and removed after a successful Complete.
+     */
+    checkpointFile?: string
+    /** oss-turbo: cancels this upload only; it then rejects with `{status: 0, name: 'cancel'}`. */
+    signal?: AbortSignal
+    /** oss-turbo: bytes sent so far, at most about ten times a second; the last call has `loaded === total`. */
+    onUploadProgress?: (progress: { loaded: number; total: number }) => void
   }
 
   interface MultipartUploadResult {

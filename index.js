@@ -22,7 +22,21 @@ class OSS {
       if (key in this.options) Object.defineProperty(this.options, key, { enumerable: false, writable: true })
     }
     this.options.bucket = this._native.bucket() ?? null
-    this._stsRefreshedAt = Date.now()
+    if (typeof options.refreshSTSToken === 'function') {
+      // Rust asks for fresh STS credentials before a request once they are older than the interval;
+      // concurrent parts wait for that one refresh.
+      this._native.setCredentialsRefresher(async () => {
+        const r = await options.refreshSTSToken()
+        if (!r || !r.accessKeyId || !r.accessKeySecret) {
+          throw new Error('refreshSTSToken must resolve with {accessKeyId, accessKeySecret, stsToken}')
+        }
+        const stsToken = r.stsToken || r.securityToken
+        this.options.accessKeyId = r.accessKeyId
+        this.options.accessKeySecret = r.accessKeySecret
+        this.options.stsToken = stsToken
+        return { accessKeyId: String(r.accessKeyId), accessKeySecret: String(r.accessKeySecret), stsToken }
+      })
+    }
   }
 
   // ---- cancel (ali-oss semantics: one flag for the whole client) ----
@@ -63,7 +77,6 @@ class OSS {
     const signal = options.signal
     if (signal && signal.aborted) throw makeError({ kind: 'cancel' })
     const onBytes = typeof options.onUploadProgress === 'function' ? options.onUploadProgress : null
-    await this._refreshSts()
     const session = this._native.multipartUpload(name, file, {
       partSize: options.partSize,
       parallel: options.parallel,
@@ -106,6 +119,7 @@ class OSS {
             }
             break
           case 'put': {
+            if (callbackError) throw callbackError
             if (progress) await progress(1)
             const res = toRes(ev.res)
             return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
@@ -146,6 +160,7 @@ class OSS {
             }
             break
           case 'completed': {
+            if (callbackError) throw callbackFailure(callbackError, options.parallel)
             const res = toRes(ev.res)
             if (progress) await progress(1, null, res)
             return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
@@ -272,24 +287,9 @@ class OSS {
   // ---- internals ----
 
   async _call(run) {
-    await this._refreshSts()
     const out = await run()
     if (out.error) throw makeError(out.error)
     return out
-  }
-
-  // ali-oss refreshes STS credentials before a request once they are older than the interval.
-  async _refreshSts() {
-    const { refreshSTSToken, stsToken } = this.options
-    const interval = this.options.refreshSTSTokenInterval ?? 300000
-    if (!stsToken || typeof refreshSTSToken !== 'function' || Date.now() - this._stsRefreshedAt < interval) return
-    const r = await refreshSTSToken()
-    const token = r.stsToken || r.securityToken
-    this._native.setCredentials(r.accessKeyId, r.accessKeySecret, token)
-    this.options.accessKeyId = r.accessKeyId
-    this.options.accessKeySecret = r.accessKeySecret
-    this.options.stsToken = token
-    this._stsRefreshedAt = Date.now()
   }
 }
 

@@ -1,6 +1,8 @@
 //! One HTTP client per OSS client: builds, signs and sends requests, and turns responses into
 //! [`Response`] or [`Error`]. Retries with backoff live here too ([`Http::retrying`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -82,10 +84,19 @@ impl Response {
     }
 }
 
+/// Where fresh STS credentials come from (ali-oss's `refreshSTSToken`).
+pub trait CredentialsSource: Send + Sync {
+    fn refresh(&self) -> Pin<Box<dyn Future<Output = Result<Credentials, Error>> + Send + '_>>;
+}
+
 pub struct Http {
     client: reqwest::Client,
     config: ClientConfig,
     credentials: RwLock<Credentials>,
+    refresher: RwLock<Option<Arc<dyn CredentialsSource>>>,
+    refreshed_at: std::sync::Mutex<Instant>,
+    /// Held while credentials are being refreshed: concurrent requests wait for the one refresh.
+    refreshing: tokio::sync::Mutex<()>,
     /// Server clock minus local clock, in ms, learnt from a `RequestTimeTooSkewed` answer.
     clock_offset_ms: AtomicI64,
 }
@@ -107,6 +118,9 @@ impl Http {
             client,
             config,
             clock_offset_ms: AtomicI64::new(0),
+            refresher: RwLock::new(None),
+            refreshed_at: std::sync::Mutex::new(Instant::now()),
+            refreshing: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -132,6 +146,39 @@ impl Http {
         }
     }
 
+    /// Installs ali-oss's `refreshSTSToken`: STS credentials older than `refreshSTSTokenInterval` are
+    /// refreshed before the next request.
+    pub fn set_refresher(&self, source: Arc<dyn CredentialsSource>) {
+        if let Ok(mut r) = self.refresher.write() {
+            *r = Some(source);
+        }
+    }
+
+    fn stale(&self) -> bool {
+        let at = *self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.elapsed() >= Duration::from_millis(self.config.refresh_sts_token_interval_ms)
+    }
+
+    /// The credentials to sign with, refreshed first when they are STS credentials past their interval.
+    /// Exactly one refresh runs at a time; requests that need one meanwhile wait for it and use its result.
+    async fn fresh_credentials(&self) -> Result<Credentials, Error> {
+        let source = self.refresher.read().ok().and_then(|r| r.clone());
+        let Some(source) = source else {
+            return Ok(self.credentials());
+        };
+        if self.credentials().security_token.is_none() || !self.stale() {
+            return Ok(self.credentials());
+        }
+        let _one_at_a_time = self.refreshing.lock().await;
+        if self.stale() {
+            debug!("refreshing STS credentials");
+            let fresh = source.refresh().await?;
+            self.set_credentials(fresh);
+            *self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        Ok(self.credentials())
+    }
+
     /// The URL ali-oss reports for an object (`_objectUrl`).
     pub fn object_url(&self, key: &str) -> String {
         self.config.target(self.bucket(), Some(key), &[]).url
@@ -150,7 +197,7 @@ impl Http {
         if !(req.method == Method::GET || req.method == Method::HEAD) || body_len > 0 {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(body_len));
         }
-        let creds = self.credentials();
+        let creds = self.fresh_credentials().await?;
         sign::sign(
             self.config.sign_version,
             &creds,

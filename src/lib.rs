@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::{Buffer, Either, Promise};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use tokio::sync::mpsc;
 
@@ -55,6 +56,39 @@ pub struct ClientOptionsJs {
     pub authorization_v4: Option<bool>,
     pub retry_max: Option<u32>,
     pub refresh_sts_token_interval: Option<f64>,
+}
+
+/// What `refreshSTSToken` resolves with (normalized by the JS layer).
+#[napi(object)]
+pub struct CredentialsJs {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub sts_token: Option<String>,
+}
+
+/// The JS refresher: called with no argument, returns a Promise of credentials. Weak: it never keeps
+/// Node's event loop alive.
+type RefreshFn = ThreadsafeFunction<(), Promise<CredentialsJs>, (), napi::Status, false, true>;
+
+struct JsRefresher(RefreshFn);
+
+impl http::CredentialsSource for JsRefresher {
+    fn refresh(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Credentials, Error>> + Send + '_>>
+    {
+        Box::pin(async move {
+            let failed =
+                |e: napi::Error| Error::invalid(format!("refreshSTSToken failed: {}", e.reason));
+            let promise = self.0.call_async(()).await.map_err(failed)?;
+            let c = promise.await.map_err(failed)?;
+            Ok(Credentials::new(
+                c.access_key_id,
+                c.access_key_secret,
+                c.sts_token,
+            ))
+        })
+    }
 }
 
 /// Options of one call (headers already include `x-oss-meta-*`).
@@ -390,6 +424,15 @@ impl NativeClient {
             access_key_secret,
             sts_token,
         ));
+    }
+
+    /// Installs the STS refresher (ali-oss's `refreshSTSToken`), used before any request whose STS
+    /// credentials are older than `refreshSTSTokenInterval`.
+    #[napi]
+    pub fn set_credentials_refresher(&self, refresh: RefreshFn) {
+        self.inner
+            .http
+            .set_refresher(Arc::new(JsRefresher(refresh)));
     }
 
     /// Starts a multipart upload (or resumes one from `options.checkpoint`); read its steps with `next()`.
