@@ -36,6 +36,8 @@ declare namespace OSS {
      * 5xx and throttling (default 3; `0` = no retry, as ali-oss's default).
      */
     retryMax?: number
+    /** oss-turbo: extra trusted CA certificates (PEM), for a private CA; the system trust store is always used. */
+    ca?: string | Buffer | Array<string | Buffer>
   }
 
   /** ali-oss's `res` of every result. */

@@ -309,6 +309,7 @@ function nativeOptions(o) {
     authorizationV4: o.authorizationV4 == null ? undefined : !!o.authorizationV4,
     retryMax: typeof o.retryMax === 'number' ? o.retryMax : undefined,
     refreshStsTokenInterval: o.refreshSTSTokenInterval || undefined,
+    ca: o.ca == null ? undefined : [].concat(o.ca).map((c) => (Buffer.isBuffer(c) ? c.toString('utf8') : String(c))),
   }
 }
 

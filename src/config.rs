@@ -145,6 +145,8 @@ pub struct ClientOptions {
     pub retry_max: Option<u32>,
     /// Milliseconds.
     pub refresh_sts_token_interval: Option<u64>,
+    /// Extra trusted CA certificates (PEM), on top of the system trust store.
+    pub ca: Vec<String>,
 }
 
 impl fmt::Debug for ClientOptions {
@@ -168,6 +170,7 @@ impl fmt::Debug for ClientOptions {
                 "refresh_sts_token_interval",
                 &self.refresh_sts_token_interval,
             )
+            .field("ca", &self.ca.len())
             .finish()
     }
 }
@@ -206,6 +209,8 @@ pub struct ClientConfig {
     pub retry_max: u32,
     pub refresh_sts_token_interval_ms: u64,
     pub endpoint: Endpoint,
+    /// Extra trusted CA certificates (PEM).
+    pub ca: Vec<String>,
 }
 
 /// Where to send one request.
@@ -299,6 +304,7 @@ impl ClientConfig {
                 .refresh_sts_token_interval
                 .unwrap_or(DEFAULT_REFRESH_STS_TOKEN_INTERVAL_MS),
             endpoint,
+            ca: o.ca,
         })
     }
 

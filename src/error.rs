@@ -31,6 +31,8 @@ pub enum NetworkKind {
     ConnectTimeout,
     /// The request as a whole exceeded its timeout (ali-oss: `ResponseTimeoutError`, status -2).
     ResponseTimeout,
+    /// The server's TLS certificate is not trusted (`RequestError`, status -1; never retried).
+    Tls,
 }
 
 #[derive(Debug, Clone)]
@@ -95,7 +97,7 @@ impl Error {
         match self.root() {
             Error::Server(e) => Some(i32::from(e.status)),
             Error::Network { kind, .. } => Some(match kind {
-                NetworkKind::Request => -1,
+                NetworkKind::Request | NetworkKind::Tls => -1,
                 NetworkKind::ConnectTimeout | NetworkKind::ResponseTimeout => -2,
             }),
             Error::Cancelled | Error::UploadGone => Some(0),
@@ -106,7 +108,7 @@ impl Error {
     /// Whether trying the same request again could succeed.
     pub fn is_retryable(&self) -> bool {
         match self.root() {
-            Error::Network { .. } => true,
+            Error::Network { kind, .. } => *kind != NetworkKind::Tls,
             Error::Server(e) => {
                 e.status >= 500
                     || e.status == 429
@@ -175,7 +177,7 @@ impl Error {
             }
             Error::Network { kind, message } => {
                 let name = match kind {
-                    NetworkKind::Request => "RequestError",
+                    NetworkKind::Request | NetworkKind::Tls => "RequestError",
                     NetworkKind::ConnectTimeout => "ConnectionTimeoutError",
                     NetworkKind::ResponseTimeout => "ResponseTimeoutError",
                 };

@@ -105,7 +105,17 @@ const USER_AGENT: &str = concat!("oss-turbo/", env!("CARGO_PKG_VERSION"));
 
 impl Http {
     pub fn new(config: ClientConfig) -> Result<Arc<Self>, Error> {
+        let mut roots = Vec::new();
+        for pem in &config.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| Error::invalid(format!("options.ca is not a PEM certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::invalid("options.ca holds no PEM certificate"));
+            }
+            roots.extend(certs);
+        }
         let client = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(64)
             .pool_idle_timeout(Duration::from_secs(50))
@@ -352,7 +362,16 @@ fn backoff(try_index: u32) -> Duration {
 }
 
 fn network_error(e: &reqwest::Error, method: &Method, url: &str) -> Error {
-    let kind = if e.is_timeout() {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    let kind = if is_certificate_error(&detail) {
+        NetworkKind::Tls
+    } else if e.is_timeout() {
         if e.is_connect() {
             NetworkKind::ConnectTimeout
         } else {
@@ -361,21 +380,30 @@ fn network_error(e: &reqwest::Error, method: &Method, url: &str) -> Error {
     } else {
         NetworkKind::Request
     };
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
     let status = match kind {
-        NetworkKind::Request => -1,
+        NetworkKind::Request | NetworkKind::Tls => -1,
         _ => -2,
     };
+    if kind == NetworkKind::Tls {
+        detail = format!("the server's TLS certificate was refused ({detail}); give its CA in options.ca if it is private");
+    }
     Error::Network {
         kind,
         message: format!("{detail}, {method} {url} {status}"),
     }
+}
+
+/// Whether a connection failed because the server's certificate is not trusted (retrying cannot help).
+fn is_certificate_error(detail: &str) -> bool {
+    [
+        "invalid peer certificate",
+        "UnknownIssuer",
+        "NotValidForName",
+        "certificate verify failed",
+        "BadSignature",
+    ]
+    .iter()
+    .any(|needle| detail.contains(needle))
 }
 
 /// Reads OSS's error XML from the body, or from the base64 `x-oss-err` header of a bodiless (HEAD) response.

@@ -56,6 +56,8 @@ pub struct ClientOptionsJs {
     pub authorization_v4: Option<bool>,
     pub retry_max: Option<u32>,
     pub refresh_sts_token_interval: Option<f64>,
+    /// Extra trusted CA certificates (PEM).
+    pub ca: Option<Vec<String>>,
 }
 
 /// What `refreshSTSToken` resolves with (normalized by the JS layer).
@@ -378,6 +380,7 @@ impl NativeClient {
             authorization_v4: o.authorization_v4,
             retry_max: o.retry_max,
             refresh_sts_token_interval: o.refresh_sts_token_interval.map(|v| v.max(0.0) as u64),
+            ca: o.ca.unwrap_or_default(),
         };
         let inner =
             Client::new(options).map_err(|e| napi::Error::from_reason(e.info(false).message))?;
