@@ -906,6 +906,12 @@ fn list_objects(r: &Req, v2: bool) -> Result<Response<Body>, OssError> {
             "StorageClass",
             o.headers.storage_class.as_deref().unwrap_or("Standard"),
         );
+        if !v2 || r.q("fetch-owner") == Some("true") {
+            w.open("Owner");
+            w.elem("ID", "oss-emulator");
+            w.elem("DisplayName", "oss-emulator");
+            w.close("Owner");
+        }
         w.close("Contents");
     }
     for p in prefixes {

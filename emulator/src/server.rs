@@ -176,7 +176,9 @@ pub fn api_of(method: &Method, r: &Route, q: &[(String, String)]) -> Option<&'st
             _ => None,
         },
         (Some(_), None) => {
-            let plain = !q.iter().any(|(k, _)| auth::is_v1_subresource(k));
+            let plain = !q
+                .iter()
+                .any(|(k, _)| auth::is_v1_subresource(k) && k != "continuation-token");
             match *method {
                 Method::PUT if plain => Some("PutBucket"),
                 Method::GET if sub("uploads") => Some("ListMultipartUploads"),
