@@ -80,11 +80,12 @@ declare namespace OSS {
     customValue?: Record<string, unknown>
   }
 
-  type Progress = (percentage: number, checkpoint: Checkpoint | null | undefined, res?: ResponseInfo) => unknown
+  /** `progress(percentage, checkpoint, res)`: awaited; `checkpoint` is `null` in the last call (after Complete). */
+  type Progress = (percentage: number, checkpoint: Checkpoint | null, res?: ResponseInfo) => unknown
 
   interface RequestOptions {
     timeout?: number | string
-    headers?: Record<string, string | number>
+    headers?: Record<string, string | number> | object
   }
 
   interface MultipartUploadOptions extends RequestOptions {
@@ -92,7 +93,9 @@ declare namespace OSS {
     parallel?: number
     /** Bytes per part: an integer ≥ 102400 (default 1 MiB; raised to fit 10,000 parts). */
     partSize?: number
-    progress?: Progress
+    // Method syntax on purpose: a callback typed with a non-null checkpoint (as code written against
+    // @types/ali-oss often is) still fits; the last call, after Complete, passes `null`.
+    progress?(percentage: number, checkpoint: Checkpoint, res: ResponseInfo): unknown
     /** Resume from this checkpoint (the same object is mutated as parts finish). */
     checkpoint?: Checkpoint
     /** User metadata, sent as `x-oss-meta-*`. */
@@ -175,6 +178,24 @@ declare namespace OSS {
     isTruncated: boolean
   }
 
+  interface CompleteMultipartUploadOptions extends RequestOptions {
+    callback?: Callback
+    progress?(percentage: number, checkpoint: null, res: ResponseInfo): unknown
+  }
+
+  // The names @types/ali-oss gives the same shapes, so code typed against it compiles unchanged.
+  type NormalSuccessResponse = ResponseInfo
+  type ObjectCallback = Callback
+  type UserMeta = Record<string, string | number>
+  type PutObjectOptions = PutOptions
+  type PutObjectResult = PutResult
+  type HeadObjectOptions = RequestOptions
+  type HeadObjectResult = HeadResult
+  type InitMultipartUploadOptions = PutOptions
+  type CompleteMultipartUploadResult = MultipartUploadResult
+  type ListPartsQuery = { 'max-parts'?: number | string; 'part-number-marker'?: number | string; 'encoding-type'?: string }
+  type ListUploadsQuery = { prefix?: string; 'max-uploads'?: number | string; 'key-marker'?: string; 'upload-id-marker'?: string }
+
   /** An OSS or network error, shaped like ali-oss's. */
   interface OSSError extends Error {
     /** `Code + 'Error'` (e.g. `SignatureDoesNotMatchError`), or `RequestError`/`ResponseTimeoutError`. */
@@ -223,17 +244,17 @@ declare class OSS {
     name: string,
     uploadId: string,
     parts: OSS.DonePart[],
-    options?: OSS.RequestOptions & { callback?: OSS.Callback; progress?: OSS.Progress },
+    options?: OSS.CompleteMultipartUploadOptions,
   ): Promise<OSS.MultipartUploadResult>
   abortMultipartUpload(name: string, uploadId: string, options?: OSS.RequestOptions): Promise<{ res: OSS.ResponseInfo }>
   listParts(
     name: string,
     uploadId: string,
-    query?: { 'max-parts'?: number | string; 'part-number-marker'?: number | string; 'encoding-type'?: string },
+    query?: OSS.ListPartsQuery,
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListPartsResult>
   listUploads(
-    query?: { prefix?: string; 'max-uploads'?: number | string; 'key-marker'?: string; 'upload-id-marker'?: string },
+    query?: OSS.ListUploadsQuery,
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListUploadsResult>
   put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>

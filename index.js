@@ -235,7 +235,8 @@ class OSS {
       nextPartNumberMarker: data.NextPartNumberMarker,
       maxParts: data.MaxParts,
       isTruncated: data.IsTruncated,
-      parts: data.Part || [],
+      // Always an array (ali-oss returns a bare object when there is one part).
+      parts: [].concat(data.Part || []),
     }
   }
 
