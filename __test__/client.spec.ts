@@ -1,5 +1,7 @@
 // oss-turbo side by side with the real ali-oss 6.23.0, against a freshly started emulator.
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 
 import OSS = require('..')
@@ -122,6 +124,47 @@ describe('what the server stores', () => {
     const head = await turbo(emu).head('typed.bin')
     assert.equal(head.res.headers['content-type'], 'application/x-custom')
     assert.equal(head.res.headers['x-oss-hash-crc64ecma'], r.res.headers['x-oss-hash-crc64ecma'])
+  })
+})
+
+describe('callback', () => {
+  it('the callback server\'s JSON answer becomes result.data, as with ali-oss', async () => {
+    const bodies: string[] = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (d) => (body += d))
+      req.on('end', () => {
+        bodies.push(body)
+        res.setHeader('content-type', 'application/json')
+        res.end(JSON.stringify({ ok: true, got: body }))
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`
+      const callback = { url, body: 'object=${object}&size=${size}&who=${x:who}', customValue: { who: 'tests' } }
+      const results: Record<string, any> = {}
+      for (const [who, client] of [
+        ['ali', ali(emu)],
+        ['turbo', turbo(emu)],
+      ] as const) {
+        for (const size of [250 * KB]) {
+          const key = `cb/${who}-${size}`
+          results[`${who}-${size}`] = await client.multipartUpload(key, makeData(size), { partSize: 102400, callback })
+        }
+      }
+      for (const size of [250 * KB]) {
+        const t = results[`turbo-${size}`]
+        const a = results[`ali-${size}`]
+        assert.deepEqual(Object.keys(t).sort(), Object.keys(a).sort())
+        assert.equal(t.data.ok, true)
+        assert.match(t.data.got, new RegExp(`^object=cb(/|%2F)turbo-${size}&size=${size}&who=tests$`))
+        assert.equal(t.data.got.replace('turbo', 'ali'), a.data.got, 'the same callback as ali-oss triggers')
+      }
+      assert.equal(bodies.length, 2)
+    } finally {
+      server.close()
+    }
   })
 })
 
