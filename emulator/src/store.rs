@@ -182,6 +182,8 @@ impl Store {
         };
         if let Some(r) = &store.root {
             std::fs::create_dir_all(r.join("buckets"))?;
+            // Multipart uploads are not restored across restarts: drop their leftovers.
+            let _ = std::fs::remove_dir_all(r.join("uploads"));
             std::fs::create_dir_all(r.join("uploads"))?;
             let tmp = r.join("tmp");
             let _ = std::fs::remove_dir_all(&tmp);
