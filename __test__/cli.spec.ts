@@ -95,6 +95,20 @@ describe('oss-turbo cp', () => {
     assert.equal(part?.headers['x-oss-content-sha256'], 'UNSIGNED-PAYLOAD', 'signed with V4')
   })
 
+  it('takes STS credentials from OSS_SESSION_TOKEN', async () => {
+    await emu.addCredentials({ accessKeyId: 'sts-ak', accessKeySecret: 'sts-sk', securityToken: 'sts-token-1' })
+    const data = makeData(300 * KiB)
+    const file = dir.file('sts.bin', data)
+    const env = { OSS_ACCESS_KEY_ID: 'sts-ak', OSS_ACCESS_KEY_SECRET: 'sts-sk', OSS_SESSION_TOKEN: 'sts-token-1' }
+    const run = await cli(cpArgs(file, 'cli/sts.bin', join(dir.path, 'cp-sts'), ['--no-progress']), { env })
+    assert.equal(run.code, 0, run.stderr)
+    assert.ok((await emu.getObject('cli/sts.bin'))?.equals(data))
+    const denied = await cli(cpArgs(file, 'cli/sts2.bin', join(dir.path, 'cp-sts'), ['--no-progress']), {
+      env: { ...env, OSS_SESSION_TOKEN: '' },
+    })
+    assert.equal(denied.code, 1, 'the same key without its token is refused')
+  })
+
   it('Ctrl-C leaves a checkpoint and exits 130; the same command again resumes without re-sending parts', async () => {
     const key = 'cli/resume.bin'
     const data = makeData(4 * 1024 * KiB)
