@@ -141,7 +141,7 @@ pub async fn handle(
                         token: c.security_token,
                         expires_at: c
                             .expires_in_ms
-                            .map(|ms| Instant::now() + Duration::from_millis(ms)),
+                            .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms))),
                     },
                 );
                 reply(state, 200, json!({ "ok": true }))

@@ -132,7 +132,12 @@ mod tests {
     #[test]
     fn combine_many_parts() {
         let data: Vec<u8> = (0..300_001u32).map(|i| (i * 31 % 251) as u8).collect();
-        for size in [1usize, 7, 4096, 100_000, 102_400] {
+        let small = &data[..2_001];
+        for size in [1usize, 7, 13] {
+            let parts = small.chunks(size).map(|c| (crc64(c), c.len() as u64));
+            assert_eq!(crc64_concat(parts), crc64(small), "part size {size}");
+        }
+        for size in [4096usize, 100_000, 102_400, 300_001] {
             let parts = data
                 .chunks(size)
                 .map(|c| (crc64(c), c.len() as u64))

@@ -149,16 +149,20 @@ impl State {
     pub fn now(&self) -> SystemTime {
         let skew = self.skew_ms.load(Ordering::Relaxed);
         let now = SystemTime::now();
-        if skew >= 0 {
-            now + Duration::from_millis(skew as u64)
+        let d = Duration::from_millis(skew.unsigned_abs());
+        let shifted = if skew >= 0 {
+            now.checked_add(d)
         } else {
-            now.checked_sub(Duration::from_millis(skew.unsigned_abs()))
-                .unwrap_or(now)
-        }
+            now.checked_sub(d)
+        };
+        shifted.unwrap_or(now)
     }
 
+    /// Sets the clock skew, clamped to ±100 years (dates must stay printable).
     pub fn set_skew(&self, ms: i64) {
-        self.skew_ms.store(ms, Ordering::Relaxed);
+        const LIMIT: i64 = 100 * 366 * 24 * 3600 * 1000;
+        self.skew_ms
+            .store(ms.clamp(-LIMIT, LIMIT), Ordering::Relaxed);
     }
 
     pub fn next_seq(&self) -> u64 {

@@ -61,7 +61,9 @@ pub fn iso8601(t: SystemTime) -> String {
 
 /// RFC 1123 HTTP date.
 pub fn http_date(t: SystemTime) -> String {
-    httpdate::fmt_http_date(t)
+    // httpdate panics before 1970 and after 9999: clamp into its range.
+    let max = UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+    httpdate::fmt_http_date(t.clamp(UNIX_EPOCH, max))
 }
 
 /// Parses the V4 `x-oss-date` form `20231216T162057Z`.
@@ -215,6 +217,10 @@ mod tests {
         assert_eq!(iso8601(t), "2023-12-16T16:20:57.000Z");
         assert!(parse_iso_basic("2023121XT162057Z").is_none());
         assert!(parse_any_date("Wed, 28 Dec 2022 10:27:41 GMT").is_some());
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert!(http_date(far).ends_with("9999 23:59:59 GMT"));
+        assert!(!iso8601(far).is_empty());
     }
 
     #[test]
