@@ -146,3 +146,20 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod speed {
+    /// `cargo test --release -p oss-emulator -- --ignored crc_speed --nocapture`
+    #[test]
+    #[ignore]
+    fn crc_speed() {
+        let data = vec![7u8; 256 << 20];
+        let t = std::time::Instant::now();
+        let mut c = super::Crc64::new();
+        for chunk in data.chunks(400 << 10) {
+            c.update(chunk);
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!("crc64fast: {:.2} GiB/s ({:x})", 0.25 / secs, c.finish());
+    }
+}
