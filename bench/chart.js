@@ -15,6 +15,10 @@ const PANELS = [
   { metric: 'eldP99Ms', title: 'Event-loop delay p99, ms (lower is better)', digits: 1, skip: ['raw'] },
 ]
 
+const VARIANT_COLORS = ['#f08c00', '#ae3ec9', '#0ca678', '#e64980']
+const color = (k, i) => COLORS[k] || VARIANT_COLORS[i % VARIANT_COLORS.length]
+const nameOf = (k) => NAMES[k] || k
+
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 }
@@ -61,11 +65,11 @@ function render(results) {
   )
   // Legend.
   let lx = 20
-  for (const k of contenders) {
-    out.push(`<rect x="${lx}" y="60" width="12" height="12" fill="${COLORS[k]}"/>`)
-    out.push(`<text x="${lx + 17}" y="70">${esc(NAMES[k])}</text>`)
-    lx += 30 + NAMES[k].length * 6.2
-  }
+  contenders.forEach((k, i) => {
+    out.push(`<rect x="${lx}" y="60" width="12" height="12" fill="${color(k, i)}"/>`)
+    out.push(`<text x="${lx + 17}" y="70">${esc(nameOf(k))}</text>`)
+    lx += 30 + nameOf(k).length * 6.2
+  })
 
   PANELS.forEach((p, i) => {
     const x0 = 20 + (i % 2) * (panelW + gap)
@@ -86,7 +90,7 @@ function render(results) {
       } else if (p.metric === 'cpuSecPerGiB' && c.ratios['ali-oss']?.cpu != null) {
         out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(`${c.ratios['ali-oss'].cpu.toFixed(2)}× ali-oss's CPU`)}</text>`)
       }
-      for (const k of contenders) {
+      for (const [ci, k] of contenders.entries()) {
         const v = c.medians[k]?.[p.metric]
         if ((p.skip || []).includes(k)) {
           y += barH + barGap
@@ -94,7 +98,7 @@ function render(results) {
         }
         if (typeof v === 'number') {
           const w = Math.max(1, (v / max) * barW)
-          out.push(`<rect x="${x0 + labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[k]}"><title>${esc(`${NAMES[k]}: ${v.toFixed(p.digits)}`)}</title></rect>`)
+          out.push(`<rect x="${x0 + labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color(k, ci)}"><title>${esc(`${nameOf(k)}: ${v.toFixed(p.digits)}`)}</title></rect>`)
           out.push(`<text x="${(x0 + labelW + w + 4).toFixed(1)}" y="${y + barH - 2}" font-size="10" fill="#343a40">${v.toFixed(p.digits)}</text>`)
         } else {
           out.push(`<text x="${x0 + labelW + 4}" y="${y + barH - 2}" font-size="10" fill="#c92a2a">no result</text>`)

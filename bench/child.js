@@ -15,6 +15,17 @@ const { monitorEventLoopDelay } = require('perf_hooks')
 
 const CREDS = { accessKeyId: 'test-ak', accessKeySecret: 'test-sk' }
 
+// CPU seconds of the calling (main, JavaScript) thread so far, from /proc (Linux; 10 ms ticks), or null.
+function mainThreadCpu() {
+  try {
+    const stat = fs.readFileSync('/proc/thread-self/stat', 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return null
+  }
+}
+
 async function main() {
   const cfg = JSON.parse(process.argv[2])
   const input = cfg.input === 'buffer' ? fs.readFileSync(cfg.file) : cfg.file
@@ -23,12 +34,14 @@ async function main() {
   const rssBefore = process.memoryUsage.rss()
   const eld = monitorEventLoopDelay({ resolution: cfg.eldResolutionMs })
   eld.enable()
+  const main0 = mainThreadCpu()
   const ru0 = process.resourceUsage()
   const cpu0 = process.cpuUsage()
   const t0 = process.hrtime.bigint()
   await upload()
   const t1 = process.hrtime.bigint()
   const cpu = process.cpuUsage(cpu0)
+  const main1 = mainThreadCpu()
   eld.disable()
   const ru = process.resourceUsage()
   const ms = (ns) => Number(ns) / 1e6
@@ -37,6 +50,8 @@ async function main() {
     seconds: Number(t1 - t0) / 1e9,
     cpuUser: cpu.user / 1e6,
     cpuSys: cpu.system / 1e6,
+    // The JavaScript thread's share of that CPU (the rest is libuv's pool and, for oss-turbo, tokio threads).
+    cpuMainThread: main0 == null || main1 == null ? null : main1 - main0,
     maxRssKiB: ru.maxRSS,
     baselineRssKiB: Math.round(rssBefore / 1024),
     // Counters of the upload alone (differences of process.resourceUsage()).
@@ -77,7 +92,7 @@ async function makeUploader(cfg, input) {
     case 'opendal': {
       // OpenDAL's OSS service always addresses the bucket virtual-hosted (bucket.HOST): the parent gives an
       // endpoint host that is not an IP and points HTTP_PROXY at the emulator, so requests reach it unchanged.
-      const { Operator } = require('opendal')
+      const { Operator } = require(cfg.opendalPath || 'opendal')
       const op = new Operator('oss', {
         bucket: 'examplebucket',
         endpoint: cfg.opendalEndpoint,

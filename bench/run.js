@@ -4,6 +4,7 @@
 // ceiling) on the local emulator in --bench mode. See bench/README.md.
 //
 //   npm run bench [-- --quick] [--cases id,id] [--pairs N] [--contenders a,b] [--no-build] [--keep-files]
+//                 [--variant NAME=path/to/oss-turbo.node ...] [--with-opendal]
 //
 // Each upload runs in its own process (bench/child.js for the Node clients, bench/raw-client for the
 // ceiling), contenders alternate within each round (A B C D, A B C D, ...), and every upload is checked
@@ -37,7 +38,7 @@ const CONTENDERS = ['oss-turbo', 'ali-oss', 'opendal', 'raw']
 const LABEL = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss', opendal: 'opendal', raw: 'raw ceiling' }
 
 function parseArgs(argv) {
-  const o = { quick: false, pairs: null, cases: null, contenders: null, build: true, keepFiles: false, eldResolutionMs: 1, runTimeoutS: 600 }
+  const o = { quick: false, pairs: null, cases: null, contenders: null, build: true, keepFiles: false, eldResolutionMs: 1, runTimeoutS: 600, variants: {}, quietWaitS: 30, quietBusy: 0.15 }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -52,6 +53,18 @@ function parseArgs(argv) {
     else if (name === '--contenders') o.contenders = val().split(',').map((s) => s.trim()).filter(Boolean)
     else if (name === '--no-build') o.build = false
     else if (name === '--keep-files') o.keepFiles = true
+    else if (name === '--quiet-wait') o.quietWaitS = Number(val())
+    else if (name === '--with-opendal') o.withOpendal = true
+    else if (name === '--variant') {
+      // Another build of the addon as an extra contender `oss-turbo@NAME` (loaded through binding.js's
+      // NAPI_RS_NATIVE_LIBRARY_PATH), to compare a change against the current build in the same run.
+      const v = val()
+      const eq = v.indexOf('=')
+      if (eq < 1) die('--variant NAME=path/to/addon.node')
+      const file = path.resolve(v.slice(eq + 1))
+      if (!fs.existsSync(file)) die(`--variant: no file ${file}`)
+      o.variants[v.slice(0, eq)] = file
+    }
     else if (name === '--eld-resolution') o.eldResolutionMs = positiveInt(val(), '--eld-resolution')
     else if (name === '--help' || name === '-h') {
       console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
@@ -62,7 +75,7 @@ function parseArgs(argv) {
   if (o.pairs == null) o.pairs = o.quick ? 1 : 3
   const known = new Set(CASES.map((c) => c.id))
   for (const c of o.cases || []) if (!known.has(c)) die(`unknown case ${c}; cases: ${[...known].join(', ')}`)
-  for (const c of o.contenders || []) if (!CONTENDERS.includes(c)) die(`unknown contender ${c}; contenders: ${CONTENDERS.join(', ')}`)
+  for (const c of o.contenders || []) if (!CONTENDERS.includes(c) && !(c.startsWith('oss-turbo@') && o.variants[c.slice(10)])) die(`unknown contender ${c}; contenders: ${CONTENDERS.join(', ')}`)
   if (o.eldResolutionMs > 10) die('--eld-resolution: 1 to 10 ms')
   return o
 }
@@ -109,6 +122,38 @@ function binaries() {
     if (!fs.existsSync(p)) die(`${name} not found at ${p} (run without --no-build, or set CARGO_TARGET_DIR)`)
   }
   return { emulator, raw }
+}
+
+// ---- OpenDAL (optional) ----
+// Not a devDependency: its optional platform packages for other systems are not all in the registry this
+// project installs from, which breaks `npm ci`. The bench uses it when it resolves from the repo, or from
+// bench/.opendal (git-ignored), where `--with-opendal` installs it with npm.
+const OPENDAL_VERSION = '0.49.2' // the newest whose prebuilt binary loads on glibc 2.36
+const OPENDAL_DIR = path.join(__dirname, '.opendal')
+
+function findOpendal(install) {
+  const tryLoad = (from) => {
+    try {
+      const p = require.resolve('opendal', { paths: [from] })
+      require(p)
+      return p
+    } catch (e) {
+      return { why: String(e.message).split('\n')[0] }
+    }
+  }
+  let found = tryLoad(REPO)
+  if (typeof found === 'string') return found
+  found = tryLoad(OPENDAL_DIR)
+  if (typeof found === 'string') return found
+  if (!install) return { why: `not installed (npm run bench -- --with-opendal installs opendal@${OPENDAL_VERSION} into bench/.opendal)` }
+  fs.mkdirSync(OPENDAL_DIR, { recursive: true })
+  if (!fs.existsSync(path.join(OPENDAL_DIR, 'package.json'))) fs.writeFileSync(path.join(OPENDAL_DIR, 'package.json'), '{ "private": true }\n')
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+  log(`installing opendal@${OPENDAL_VERSION} into ${path.relative(REPO, OPENDAL_DIR)}`)
+  const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--prefix', OPENDAL_DIR, `opendal@${OPENDAL_VERSION}`], { stdio: ['ignore', process.stderr, process.stderr] })
+  if (r.status !== 0) return { why: `npm install opendal@${OPENDAL_VERSION} failed` }
+  found = tryLoad(OPENDAL_DIR)
+  return typeof found === 'string' ? found : { why: `installed but does not load: ${found.why}` }
 }
 
 // ---- the emulator ----
@@ -207,7 +252,36 @@ function procCpuSeconds(pid) {
   }
 }
 
+// Share of all CPUs busy (anything: other users' compiles included) over `ms`, from /proc/stat; null off Linux.
+function cpuTimes() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+    const idle = f[3] + (f[4] || 0)
+    return { idle, total: f.reduce((a, b) => a + b, 0) }
+  } catch {
+    return null
+  }
+}
+async function busyShare(ms) {
+  const a = cpuTimes()
+  await new Promise((r) => setTimeout(r, ms))
+  const b = cpuTimes()
+  if (!a || !b || b.total === a.total) return null
+  return 1 - (b.idle - a.idle) / (b.total - a.total)
+}
+
+// Before each upload: wait (up to --quiet-wait seconds) until the machine is quiet, so that another
+// process's burst does not land in one contender's run; the busy share seen last is recorded.
+async function waitQuiet(ctx) {
+  const deadline = Date.now() + ctx.opts.quietWaitS * 1000
+  let busy = await busyShare(300)
+  while (busy != null && busy > ctx.opts.quietBusy && Date.now() < deadline) busy = await busyShare(1000)
+  return busy
+}
+
 async function uploadOnce(ctx, c, contender, pair) {
+  const busyBefore = await waitQuiet(ctx)
+  const sys0 = cpuTimes()
   const emuCpu0 = procCpuSeconds(ctx.emulatorPid)
   const key = `bench/${c.id}/${contender}/${pair}-${Date.now()}`
   const [effPart, effPar] = c.eff || [c.partSize, c.parallel]
@@ -217,11 +291,13 @@ async function uploadOnce(ctx, c, contender, pair) {
     if (c.input === 'buffer') args.push('--memory')
     r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
   } else {
+    const variant = contender.startsWith('oss-turbo@') ? ctx.opts.variants[contender.slice(10)] : null
     const cfg = {
-      contender,
+      contender: variant ? 'oss-turbo' : contender,
       repo: REPO,
       endpoint: `http://127.0.0.1:${ctx.port}`,
       opendalEndpoint: `http://oss.test:${ctx.port}`,
+      opendalPath: ctx.opendalPath,
       key,
       file: c.file,
       input: c.input,
@@ -233,11 +309,15 @@ async function uploadOnce(ctx, c, contender, pair) {
     }
     // OpenDAL addresses the bucket virtual-hosted (examplebucket.oss.test:PORT); the proxy setting makes its
     // HTTP client send those requests straight to the emulator, which routes them by the Host header.
-    const env = contender === 'opendal' ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${ctx.port}` }) : cleanEnv()
+    const env =
+      contender === 'opendal'
+        ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${ctx.port}` })
+        : cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {})
     r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], env, ctx.opts.runTimeoutS)
   }
   const emuCpu1 = procCpuSeconds(ctx.emulatorPid)
-  const run = { contender, pair, key, load1: os.loadavg()[0], ...r }
+  const sys1 = cpuTimes()
+  const run = { contender, pair, key, load1: os.loadavg()[0], busyBefore, ...r }
   if (emuCpu0 != null && emuCpu1 != null) run.emulatorCpuSeconds = emuCpu1 - emuCpu0
   if (r.ok) {
     const h = await head(ctx.port, key).catch((e) => ({ status: 0, error: String(e) }))
@@ -255,6 +335,13 @@ async function uploadOnce(ctx, c, contender, pair) {
     run.maxRssMiB = run.maxRssKiB / 1024
     run.eldP99Ms = run.eld ? run.eld.p99Ms : null
     if (run.emulatorCpuSeconds != null) run.emulatorCpuSecPerGiB = run.emulatorCpuSeconds / gib
+    if (run.cpuMainThread != null) run.jsThreadCpuSecPerGiB = run.cpuMainThread / gib
+    // CPU time the machine spent on anything but this client and the emulator while the client process ran
+    // (its start-up included): a sign that someone else's work skewed this run.
+    if (sys0 && sys1 && run.emulatorCpuSeconds != null) {
+      const busy = (sys1.total - sys0.total - (sys1.idle - sys0.idle)) / CLK_TCK
+      run.otherCpuSeconds = Math.max(0, busy - run.emulatorCpuSeconds - run.cpuUser - run.cpuSys)
+    }
   }
   return run
 }
@@ -268,7 +355,7 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
 }
 
-const METRICS = ['mibps', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
+const METRICS = ['mibps', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'jsThreadCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
 
 function summarize(c, runs, contenders) {
   const medians = {}
@@ -335,7 +422,7 @@ function table(results) {
       const m = c.medians[k]
       const r = c.ratios[k]
       rows.push([
-        LABEL[k] + (m.failed ? ` (${m.failed} FAILED)` : ''),
+        (LABEL[k] || k) + (m.failed ? ` (${m.failed} FAILED)` : ''),
         fmt(m.mibps, 0),
         fmt(m.cpuSecPerGiB, 2),
         fmt(m.maxRssMiB, 0),
@@ -391,20 +478,27 @@ async function main() {
   const bins = binaries()
 
   let contenders = opts.contenders || CONTENDERS
+  for (const name of Object.keys(opts.variants)) {
+    const k = `oss-turbo@${name}`
+    if (!contenders.includes(k)) contenders = [...contenders.slice(0, 1), k, ...contenders.slice(1)]
+  }
   const notes = []
+  let opendalPath = null
   if (contenders.includes('opendal')) {
-    try {
-      require('opendal')
-    } catch (e) {
-      notes.push(`opendal skipped: it does not load here (${String(e.message).split('\n')[0]})`)
+    opendalPath = findOpendal(opts.withOpendal)
+    if (typeof opendalPath !== 'string') {
+      notes.push(`opendal skipped: ${opendalPath.why}`)
       contenders = contenders.filter((k) => k !== 'opendal')
+      opendalPath = null
     }
   }
   for (const n of notes) log(n)
   const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.id)).map((c) => ({ ...c, size: opts.quick ? c.quickSize : c.size }))
 
   const info = machine(opts)
-  if (info.loadavgStart[0] > 0.5) log(`load average is ${info.loadavgStart[0].toFixed(2)}: other work on this machine will skew the figures`)
+  const busy = await busyShare(1000)
+  info.busyAtStart = busy
+  if (busy != null && busy > opts.quietBusy) log(`the CPUs are ${(busy * 100).toFixed(0)}% busy with other work: the figures will be skewed (each run waits up to ${opts.quietWaitS} s for a quiet moment)`)
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oss-turbo-bench-'))
   let emu = null
@@ -433,16 +527,16 @@ async function main() {
     }
     emu = await startEmulator(bins.emulator)
     log(`emulator (--bench) on 127.0.0.1:${emu.port}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`)
-    const ctx = { port: emu.port, emulatorPid: emu.child.pid, bins, opts }
+    const ctx = { port: emu.port, emulatorPid: emu.child.pid, bins, opts, opendalPath }
 
-    const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs }, notes, contenders, cases: [] }
+    const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs, variants: opts.variants }, notes, contenders, cases: [] }
     for (const c of cases) {
       const runs = []
       for (let pair = 1; pair <= opts.pairs; pair++) {
         for (const k of contenders) {
           const r = await uploadOnce(ctx, c, k, pair)
           runs.push(r)
-          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (load ${r.load1.toFixed(2)})` : `FAILED: ${r.error}`))
+          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before)` : `FAILED: ${r.error}`))
         }
       }
       const { file, crc, quickSize, ...desc } = c
@@ -454,7 +548,7 @@ async function main() {
     results.targets = targets(results)
 
     console.log(table(results))
-    const suffix = opts.quick || opts.cases || opts.contenders ? '.partial' : ''
+    const suffix = opts.quick || opts.cases || opts.contenders || Object.keys(opts.variants).length ? '.partial' : ''
     const jsonPath = path.join(__dirname, `results${suffix}.json`)
     const svgPath = path.join(__dirname, `chart${suffix}.svg`)
     fs.writeFileSync(jsonPath, JSON.stringify(results, null, 2) + '\n')
