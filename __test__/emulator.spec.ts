@@ -567,6 +567,15 @@ describe('faults, control API and raw protocol checks', () => {
     });
     assert.equal(status, 200);
     assert.equal((await emu.getObject('vh/obj.txt'))?.toString(), 'virtual');
+    // Presigned V1 URL (query OSSAccessKeyId/Expires/Signature), path-style.
+    const url = second.signatureUrl('lst/a.txt', { expires: 60 });
+    assert.match(url, /OSSAccessKeyId=/);
+    const signed = await fetch(url);
+    assert.equal(signed.status, 200);
+    assert.equal(await signed.text(), 'lst/a.txt');
+    const tampered = await fetch(url.replace('lst/a.txt', 'lst/b.txt'));
+    assert.equal(tampered.status, 403);
+    assert.match(await tampered.text(), /<Code>SignatureDoesNotMatch<\/Code>/);
   });
 
   it('64 concurrent connections, keep-alive', async () => {
