@@ -135,9 +135,14 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<(xml::InitiateResult, Response), Error> {
         self.require_bucket()?;
-        let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploads", "");
-        opts.apply(&mut req);
-        let res = self.http.send(req).await?;
+        let res = self
+            .http
+            .call(|| {
+                let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploads", "");
+                opts.apply(&mut req);
+                req
+            })
+            .await?;
         let init = xml::parse_initiate(&res.body).map_err(|e| {
             Error::Io(format!(
                 "InitiateMultipartUpload returned an unreadable body: {e}"
@@ -147,9 +152,38 @@ impl Client {
     }
 
     /// Uploads bytes `[start, end)` of `source` as part `number`, and checks the server's CRC-64 of it.
-    /// The bytes handed to the socket are added to `sent` (and taken back out if the attempt fails).
+    /// The bytes handed to the socket are added to `sent` (and taken back out if an attempt fails); each
+    /// retry reads the bytes from the source again.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        source: &Source,
+        start: u64,
+        end: u64,
+        opts: &CallOptions,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Result<PartOutcome, Error> {
+        self.http
+            .retrying(|| {
+                self.upload_part_once(
+                    key,
+                    upload_id,
+                    number,
+                    source,
+                    start,
+                    end,
+                    opts,
+                    sent.clone(),
+                )
+            })
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_part_once(
         &self,
         key: &str,
         upload_id: &str,
@@ -211,9 +245,14 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<Response, Error> {
         self.require_bucket()?;
-        let mut req = Request::new(Method::DELETE, Some(key), &[204]).query("uploadId", upload_id);
-        opts.apply(&mut req);
-        self.http.send(req).await
+        self.http
+            .call(|| {
+                let mut req =
+                    Request::new(Method::DELETE, Some(key), &[204]).query("uploadId", upload_id);
+                opts.apply(&mut req);
+                req
+            })
+            .await
     }
 
     pub async fn list_parts(
@@ -224,10 +263,16 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<(serde_json::Value, Response), Error> {
         self.require_bucket()?;
-        let mut req = Request::new(Method::GET, Some(key), &[200]).query("uploadId", upload_id);
-        req.query.extend(query);
-        opts.apply(&mut req);
-        let res = self.http.send(req).await?;
+        let res = self
+            .http
+            .call(|| {
+                let mut req =
+                    Request::new(Method::GET, Some(key), &[200]).query("uploadId", upload_id);
+                req.query.extend(query.iter().cloned());
+                opts.apply(&mut req);
+                req
+            })
+            .await?;
         Ok((parse_json(&res)?, res))
     }
 
@@ -237,10 +282,15 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<(serde_json::Value, Response), Error> {
         self.require_bucket()?;
-        let mut req = Request::new(Method::GET, None, &[200]).query("uploads", "");
-        req.query.extend(query);
-        opts.apply(&mut req);
-        let res = self.http.send(req).await?;
+        let res = self
+            .http
+            .call(|| {
+                let mut req = Request::new(Method::GET, None, &[200]).query("uploads", "");
+                req.query.extend(query.iter().cloned());
+                opts.apply(&mut req);
+                req
+            })
+            .await?;
         Ok((parse_json(&res)?, res))
     }
 
@@ -253,6 +303,18 @@ impl Client {
         sent: Option<Arc<AtomicU64>>,
     ) -> Result<Response, Error> {
         self.require_bucket()?;
+        self.http
+            .retrying(|| self.put_once(key, source, opts, sent.clone()))
+            .await
+    }
+
+    async fn put_once(
+        &self,
+        key: &str,
+        source: &Source,
+        opts: &CallOptions,
+        sent: Option<Arc<AtomicU64>>,
+    ) -> Result<Response, Error> {
         let len = source.len();
         let (body, hash) = source.body(0, len, sent);
         let mut req = Request::new(Method::PUT, Some(key), &[200]);
@@ -288,9 +350,13 @@ impl Client {
 
     pub async fn head(&self, key: &str, opts: &CallOptions) -> Result<Response, Error> {
         self.require_bucket()?;
-        let mut req = Request::new(Method::HEAD, Some(key), &[200, 304]);
-        opts.apply(&mut req);
-        self.http.send(req).await
+        self.http
+            .call(|| {
+                let mut req = Request::new(Method::HEAD, Some(key), &[200, 304]);
+                opts.apply(&mut req);
+                req
+            })
+            .await
     }
 }
 

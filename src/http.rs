@@ -320,17 +320,22 @@ impl Http {
         true
     }
 
+    /// Sends the request `build` makes, building it afresh for every try (see [`Http::retrying`]).
+    pub async fn call(&self, build: impl Fn() -> Request) -> Result<Response, Error> {
+        self.retrying(|| self.send(build())).await
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up.
     /// Only errors that could succeed on a second try are retried, with exponential backoff and jitter.
     pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, Error>
     where
-        F: FnMut(u32) -> Fut,
+        F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
         let mut tries = 0u32;
         let mut clock_fixed = false;
         loop {
-            match attempt(tries).await {
+            match attempt().await {
                 Ok(v) => return Ok(v),
                 // A skewed clock is fixed once, without using up a retry.
                 Err(e) if !clock_fixed && self.correct_clock(&e) => clock_fixed = true,

@@ -549,12 +549,7 @@ impl NativeClient {
                 }
                 let opts = call_options(options)?;
                 let out = client
-                    .http
-                    .retrying(|_| {
-                        client.upload_part(
-                            &key, &upload_id, part_no, &source, start, end, &opts, None,
-                        )
-                    })
+                    .upload_part(&key, &upload_id, part_no, &source, start, end, &opts, None)
                     .await?;
                 Ok(OutcomeJs {
                     name: Some(name.clone()),
@@ -673,10 +668,7 @@ impl NativeClient {
                 let key = config::object_name(&name);
                 let source = source(file)?;
                 let opts = call_options(options)?;
-                let res = client
-                    .http
-                    .retrying(|_| client.put(&key, &source, &opts, None))
-                    .await?;
+                let res = client.put(&key, &source, &opts, None).await?;
                 Ok(OutcomeJs {
                     name: Some(key),
                     etag: res.header("etag").map(str::to_string),

@@ -220,10 +220,7 @@ async fn drive(
                     opts.headers.insert(name.clone(), value.clone());
                 }
                 let res = client
-                    .http
-                    .retrying(|_| {
-                        client.put(&upload.key, &upload.source, &opts, Some(sent.clone()))
-                    })
+                    .put(&upload.key, &upload.source, &opts, Some(sent.clone()))
                     .await;
                 finish_bytes(progress, res.is_ok(), total, events).await;
                 return Ok(Event::Put { res: res? });
@@ -235,10 +232,7 @@ async fn drive(
                     "the file is {file_size} bytes: it needs parts of {part_size} bytes to fit in 10000 parts, more than the 5 GiB OSS allows"
                 )));
             }
-            let (init, res) = client
-                .http
-                .retrying(|_| client.init_multipart(&upload.key, &upload.options))
-                .await?;
+            let (init, res) = client.init_multipart(&upload.key, &upload.options).await?;
             if let Some(w) = warning {
                 warn(events, w);
             }
@@ -362,10 +356,7 @@ async fn server_parts(
             query.push(("part-number-marker".to_string(), m.clone()));
         }
         let listed = client
-            .http
-            .retrying(|_| {
-                client.list_parts(&upload.key, &r.upload_id, query.clone(), &upload.options)
-            })
+            .list_parts(&upload.key, &r.upload_id, query, &upload.options)
             .await;
         let (data, _) = match listed {
             Ok(v) => v,
@@ -508,8 +499,7 @@ async fn complete(
         opts.headers.insert(name.clone(), value.clone());
     }
     let res = client
-        .http
-        .retrying(|_| client.complete(&upload.key, &start.upload_id, &parts, &opts))
+        .complete(&upload.key, &start.upload_id, &parts, &opts)
         .await?;
     crate::client::check_crc(&res, combine_crcs(crcs), "the completed object")?;
     Ok(res)
@@ -605,18 +595,16 @@ impl PartJob {
                 return;
             };
             let part = plan::part(self.file_size, self.part_size, number);
-            let attempt = self.client.http.retrying(|_| {
-                self.client.upload_part(
-                    &self.key,
-                    &self.upload_id,
-                    number,
-                    &self.source,
-                    part.start,
-                    part.end,
-                    &self.opts,
-                    Some(self.sent.clone()),
-                )
-            });
+            let attempt = self.client.upload_part(
+                &self.key,
+                &self.upload_id,
+                number,
+                &self.source,
+                part.start,
+                part.end,
+                &self.opts,
+                Some(self.sent.clone()),
+            );
             let result = tokio::select! {
                 r = attempt => r,
                 _ = self.client.cancel.cancelled() => Err(Error::Cancelled),
