@@ -44,6 +44,7 @@ async function main() {
   const main1 = mainThreadCpu()
   eld.disable()
   const ru = process.resourceUsage()
+  const total = process.cpuUsage()
   const ms = (ns) => Number(ns) / 1e6
   return {
     ok: true,
@@ -51,6 +52,8 @@ async function main() {
     cpuUser: cpu.user / 1e6,
     cpuSys: cpu.system / 1e6,
     // The JavaScript thread's share of that CPU (the rest is libuv's pool and, for oss-turbo, tokio threads).
+    // The whole process so far (start-up included), for the harness's count of other processes' CPU.
+    cpuProcessTotal: (total.user + total.system) / 1e6,
     cpuMainThread: main0 == null || main1 == null ? null : main1 - main0,
     maxRssKiB: ru.maxRSS,
     baselineRssKiB: Math.round(rssBefore / 1024),

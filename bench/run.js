@@ -340,7 +340,8 @@ async function uploadOnce(ctx, c, contender, pair) {
     // (its start-up included): a sign that someone else's work skewed this run.
     if (sys0 && sys1 && run.emulatorCpuSeconds != null) {
       const busy = (sys1.total - sys0.total - (sys1.idle - sys0.idle)) / CLK_TCK
-      run.otherCpuSeconds = Math.max(0, busy - run.emulatorCpuSeconds - run.cpuUser - run.cpuSys)
+      const client = run.cpuProcessTotal != null ? run.cpuProcessTotal : run.cpuUser + run.cpuSys
+      run.otherCpuSeconds = Math.max(0, busy - run.emulatorCpuSeconds - client)
     }
   }
   return run

@@ -190,9 +190,10 @@ fn put(flags: &HashMap<String, String>) -> io::Result<String> {
     let cpu1 = cpu_seconds();
     Ok(format!(
         "{{\"ok\":true,\"seconds\":{seconds},\"bytes\":{size},\"parts\":{num_parts},\"cpuUser\":{},\
-         \"cpuSys\":{},\"maxRssKiB\":{},\"baselineRssKiB\":{baseline_rss}}}",
+         \"cpuSys\":{},\"cpuProcessTotal\":{},\"maxRssKiB\":{},\"baselineRssKiB\":{baseline_rss}}}",
         cpu1.0 - cpu0.0,
         cpu1.1 - cpu0.1,
+        cpu1.0 + cpu1.1,
         max_rss_kib()
     ))
 }
