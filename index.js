@@ -86,6 +86,8 @@ class OSS {
       timeout: options.timeout,
       checkpointFile: options.checkpointFile == null ? undefined : String(options.checkpointFile),
       byteProgress: !!onBytes,
+      // Without a progress callback or a checkpoint object of the caller's, no JavaScript needs to run per part.
+      partEvents: typeof options.progress === 'function' || resume,
       checkpoint: resume
         ? {
             uploadId: given.uploadId,

@@ -12,7 +12,6 @@ use md5::{Digest, Md5};
 use tokio::sync::Notify;
 
 use crate::config::{ClientConfig, ClientOptions};
-use crate::crc64;
 use crate::error::{Error, NetworkKind};
 use crate::http::{Body, Http, Request, Response};
 use crate::source::{PartHash, Source};
@@ -412,16 +411,10 @@ pub fn check_crc(res: &Response, local: u64, what: &str) -> Result<(), Error> {
     }
 }
 
-/// The CRC-64 of a whole object from its parts' CRCs and lengths, in part order.
-pub fn combine_crcs(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
-    parts
-        .into_iter()
-        .fold(0, |acc, (crc, len)| crc64::combine(acc, crc, len))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crc64;
 
     #[test]
     fn part_options_drop_initiate_only_headers() {
@@ -441,7 +434,7 @@ mod tests {
         let b = b"This is a test of the emergency broadcast system.";
         let whole = [&a[..], &b[..]].concat();
         assert_eq!(
-            combine_crcs([
+            crc64::combine_all([
                 (crc64::crc64(a), a.len() as u64),
                 (crc64::crc64(b), b.len() as u64)
             ]),

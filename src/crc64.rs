@@ -1,30 +1,38 @@
 //! CRC-64/XZ (`x-oss-hash-crc64ecma`): reflected polynomial `0xC96C5795D7870F42`,
-//! init and xorout all ones. Digest by `crc64fast` (SIMD); `combine` is our own
-//! zlib-style GF(2) matrix implementation.
+//! init and xorout all ones. Digest by `crc-fast` (AVX-512/PCLMULQDQ at run time, table code elsewhere);
+//! combining is our own zlib-style GF(2) operator, built once per length and reused ([`Shift`]).
+
+use crc_fast::{CrcAlgorithm, Digest};
 
 /// The reflected ECMA-182 polynomial.
 pub const POLY: u64 = 0xC96C_5795_D787_0F42;
 
 /// Streaming CRC-64/XZ.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Crc64 {
-    digest: crc64fast::Digest,
+    digest: Digest,
+}
+
+impl Default for Crc64 {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Crc64 {
     pub fn new() -> Self {
         Crc64 {
-            digest: crc64fast::Digest::new(),
+            digest: Digest::new(CrcAlgorithm::Crc64Xz),
         }
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
-        self.digest.write(bytes);
+        self.digest.update(bytes);
     }
 
     /// The CRC of everything written so far (the digest may keep being updated).
     pub fn finish(&self) -> u64 {
-        self.digest.sum64()
+        self.digest.finalize()
     }
 }
 
@@ -41,8 +49,10 @@ pub fn crc64(bytes: &[u8]) -> u64 {
     c.finish()
 }
 
-/// Multiplies the 64x64 GF(2) matrix `mat` (column `i` = image of bit `i`) by `vec`.
-fn gf2_times(mat: &[u64; 64], mut vec: u64) -> u64 {
+/// A 64x64 GF(2) matrix; column `i` is the image of bit `i`.
+type Matrix = [u64; 64];
+
+fn gf2_times(mat: &Matrix, mut vec: u64) -> u64 {
     let mut sum = 0u64;
     let mut i = 0;
     while vec != 0 {
@@ -55,52 +65,90 @@ fn gf2_times(mat: &[u64; 64], mut vec: u64) -> u64 {
     sum
 }
 
-/// `square = mat * mat`.
-fn gf2_square(square: &mut [u64; 64], mat: &[u64; 64]) {
-    for (n, out) in square.iter_mut().enumerate() {
-        *out = gf2_times(mat, mat[n]);
+/// `a ∘ b` (apply `b`, then `a`).
+fn gf2_compose(a: &Matrix, b: &Matrix) -> Matrix {
+    let mut out = [0u64; 64];
+    for (o, col) in out.iter_mut().zip(b.iter()) {
+        *o = gf2_times(a, *col);
+    }
+    out
+}
+
+/// What appending `len` zero bytes does to a CRC: `combine(a, b, len) = shift(a) ^ b`. Building one costs
+/// about as much as one zlib-style combine; applying it is one 64x64 product, so a whole object's CRC is
+/// folded from thousands of equal-sized parts in microseconds.
+#[derive(Clone)]
+pub struct Shift {
+    len: u64,
+    op: Matrix,
+}
+
+impl Shift {
+    pub fn new(len: u64) -> Self {
+        let mut op = [0u64; 64];
+        for (i, col) in op.iter_mut().enumerate() {
+            *col = 1 << i;
+        }
+        // The operator for one zero bit: shift right, xor the polynomial when the low bit falls out.
+        let mut power = [0u64; 64];
+        power[0] = POLY;
+        for (i, col) in power.iter_mut().enumerate().skip(1) {
+            *col = 1 << (i - 1);
+        }
+        // Square three times: one zero byte.
+        for _ in 0..3 {
+            power = gf2_compose(&power, &power);
+        }
+        let mut rest = len;
+        while rest != 0 {
+            if rest & 1 != 0 {
+                op = gf2_compose(&power, &op);
+            }
+            rest >>= 1;
+            if rest != 0 {
+                power = gf2_compose(&power, &power);
+            }
+        }
+        Shift { len, op }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// `combine(crc1, crc2, self.len())`.
+    pub fn combine(&self, crc1: u64, crc2: u64) -> u64 {
+        gf2_times(&self.op, crc1) ^ crc2
     }
 }
 
 /// zlib-style combine: the CRC of `A || B` from `crc(A)`, `crc(B)` and `len(B)` in bytes.
-/// Runs in O(log len2) 64x64 matrix squarings.
-pub fn combine(mut crc1: u64, crc2: u64, mut len2: u64) -> u64 {
+pub fn combine(crc1: u64, crc2: u64, len2: u64) -> u64 {
     if len2 == 0 {
         return crc1;
     }
-    // Operator for one zero bit: shift right, xor the polynomial when the low bit falls out.
-    let mut odd = [0u64; 64];
-    odd[0] = POLY;
-    let mut row = 1u64;
-    for slot in odd.iter_mut().skip(1) {
-        *slot = row;
-        row <<= 1;
-    }
-    let mut even = [0u64; 64];
-    gf2_square(&mut even, &odd); // two zero bits
-    gf2_square(&mut odd, &even); // four zero bits
+    Shift::new(len2).combine(crc1, crc2)
+}
 
-    // Apply len2 zero bytes to crc1, squaring the operator for each bit of len2
-    // (the first squaring gives the operator for one zero byte).
-    loop {
-        gf2_square(&mut even, &odd);
-        if len2 & 1 != 0 {
-            crc1 = gf2_times(&even, crc1);
+/// The CRC of a whole object from its parts' `(crc, len)` in order; one [`Shift`] per distinct length.
+pub fn combine_all(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+    let mut shift: Option<Shift> = None;
+    let mut acc = 0u64;
+    for (crc, len) in parts {
+        if len == 0 {
+            continue;
         }
-        len2 >>= 1;
-        if len2 == 0 {
-            break;
-        }
-        gf2_square(&mut odd, &even);
-        if len2 & 1 != 0 {
-            crc1 = gf2_times(&odd, crc1);
-        }
-        len2 >>= 1;
-        if len2 == 0 {
-            break;
-        }
+        let s = match &shift {
+            Some(s) if s.len() == len => s,
+            _ => shift.insert(Shift::new(len)),
+        };
+        acc = s.combine(acc, crc);
     }
-    crc1 ^ crc2
+    acc
 }
 
 #[cfg(test)]
@@ -135,6 +183,20 @@ mod tests {
         assert_eq!(combine(0, crc64(S2), S2.len() as u64), crc64(S2));
         // huge lengths terminate quickly and do not panic
         let _ = combine(crc64(S1), crc64(S2), u64::MAX);
+    }
+
+    #[test]
+    fn combine_all_folds_parts_with_one_shift_per_length() {
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let parts: Vec<(u64, u64)> = data
+            .chunks(102_400)
+            .map(|c| (crc64(c), c.len() as u64))
+            .collect();
+        assert_eq!(combine_all(parts), crc64(&data));
+        assert_eq!(combine_all([]), 0);
+        assert_eq!(combine_all([(crc64(S1), 9), (0, 0)]), crc64(S1));
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub struct UploadOptionsJs {
     pub checkpoint_file: Option<String>,
     /// Report bytes sent (`bytes` steps) about ten times a second.
     pub byte_progress: Option<bool>,
+    /// Report every stored part (`part` steps, each to be acknowledged); default true.
+    pub part_events: Option<bool>,
 }
 
 /// ali-oss's `res`.
@@ -473,6 +475,7 @@ impl NativeClient {
                 path,
                 checkpoint_file: options.checkpoint_file.map(std::path::PathBuf::from),
                 byte_progress: options.byte_progress.unwrap_or(false),
+                part_events: options.part_events.unwrap_or(true),
                 part_size: options.part_size,
                 parallel: parallel(options.parallel)?,
                 options: CallOptions {

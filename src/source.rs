@@ -29,6 +29,8 @@ pub struct FileSource {
     pub path: String,
     file: File,
     size: u64,
+    /// Chunk buffers, reused for the whole upload (no allocation, zeroing or page faults per chunk).
+    pool: Arc<ChunkPool>,
 }
 
 impl Source {
@@ -43,6 +45,7 @@ impl Source {
             path: path.to_string(),
             file,
             size: meta.len(),
+            pool: Arc::new(ChunkPool::default()),
         })))
     }
 
@@ -219,38 +222,79 @@ fn memory_stream(
     }))
 }
 
+/// Free chunk buffers of [`CHUNK`] bytes. Buffers are created (zeroed) on demand and come back when the
+/// socket is done with them, so the pool holds at most the peak number of chunks in flight.
+#[derive(Default)]
+struct ChunkPool {
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+/// More free buffers than this are released instead of kept.
+const POOL_KEEP: usize = 64;
+
+impl ChunkPool {
+    fn take(&self) -> Vec<u8> {
+        lock(&self.free).pop().unwrap_or_else(|| vec![0u8; CHUNK])
+    }
+}
+
+/// A chunk on its way to the socket; its buffer returns to the pool when hyper drops it.
+struct PooledChunk {
+    buf: Vec<u8>,
+    len: usize,
+    pool: Arc<ChunkPool>,
+}
+
+impl AsRef<[u8]> for PooledChunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for PooledChunk {
+    fn drop(&mut self) {
+        let mut free = lock(&self.pool.free);
+        if free.len() < POOL_KEEP {
+            free.push(std::mem::take(&mut self.buf));
+        }
+    }
+}
+
+/// Streams bytes `[start, end)` of a file: one blocking reader per part reads chunk after chunk
+/// (positional reads into pooled buffers, hashed as read) one chunk ahead of the socket, and stops as soon
+/// as the body is dropped (a cancelled or failed request).
 fn file_stream(
     file: Arc<FileSource>,
     start: u64,
     end: u64,
     hash: PartHash,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures_util::stream::unfold(start, move |pos| {
-        let file = file.clone();
-        let hash = hash.clone();
-        async move {
-            if pos >= end {
-                return None;
-            }
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
+    tokio::task::spawn_blocking(move || {
+        let mut pos = start;
+        while pos < end {
             let n = ((end - pos) as usize).min(CHUNK);
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; n];
-                file.read_exact_at_checked(&mut buf, pos).map(|_| buf)
-            })
-            .await
-            .unwrap_or_else(|e| Err(Error::Io(format!("read task failed: {e}"))));
-            match read {
-                Ok(buf) => {
-                    hash.add(&buf, pos + n as u64 >= end);
-                    Some((Ok(Bytes::from(buf)), pos + n as u64))
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    hash.fail(e);
-                    Some((Err(std::io::Error::other(message)), end))
-                }
+            let mut buf = file.pool.take();
+            if let Err(e) = file.read_exact_at_checked(&mut buf[..n], pos) {
+                let message = e.to_string();
+                hash.fail(e);
+                let _ = tx.blocking_send(Err(std::io::Error::other(message)));
+                return;
+            }
+            pos += n as u64;
+            hash.add(&buf[..n], pos >= end);
+            let chunk = Bytes::from_owner(PooledChunk {
+                buf,
+                len: n,
+                pool: file.pool.clone(),
+            });
+            if tx.blocking_send(Ok(chunk)).is_err() {
+                return;
             }
         }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     })
 }
 

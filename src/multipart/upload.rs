@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{self, CheckpointFile, DonePart, Identity};
 use super::plan::{self, MIN_PART_SIZE};
-use crate::client::{combine_crcs, CallOptions, CancelFlag, Client};
+use crate::client::{CallOptions, CancelFlag, Client};
 use crate::debug;
 use crate::error::Error;
 use crate::http::Response;
@@ -50,6 +50,9 @@ pub struct Upload {
     pub checkpoint_file: Option<PathBuf>,
     /// Send [`Event::Bytes`] about ten times a second.
     pub byte_progress: bool,
+    /// Send [`Event::Part`] for every stored part and wait for its acknowledgement (the caller has a
+    /// `progress` callback or holds the checkpoint object). Without it the parts never wait on JavaScript.
+    pub part_events: bool,
     /// This upload's own cancel flag (in addition to the client-wide one).
     pub cancel: Arc<CancelFlag>,
 }
@@ -441,6 +444,7 @@ async fn upload_parts(
         shared: shared.clone(),
         sent: sent.clone(),
         checkpoint: writer.map(CheckpointWriter::handle),
+        part_events: upload.part_events,
     });
     let workers: Vec<_> = (0..upload.parallel.max(1).min(num_parts.max(1) as usize))
         .map(|_| tokio::spawn(job.clone().work()))
@@ -501,7 +505,11 @@ async fn complete(
     let res = client
         .complete(&upload.key, &start.upload_id, &parts, &opts)
         .await?;
-    crate::client::check_crc(&res, combine_crcs(crcs), "the completed object")?;
+    crate::client::check_crc(
+        &res,
+        crate::crc64::combine_all(crcs),
+        "the completed object",
+    )?;
     Ok(res)
 }
 
@@ -579,6 +587,7 @@ struct PartJob {
     shared: Arc<Shared>,
     sent: Arc<AtomicU64>,
     checkpoint: Option<CheckpointHandle>,
+    part_events: bool,
 }
 
 impl PartJob {
@@ -631,6 +640,9 @@ impl PartJob {
             lock(&self.shared.done).insert(number, (outcome.etag.clone(), Some(outcome.crc)));
             if let Some(cp) = &self.checkpoint {
                 cp.record(number, &outcome.etag);
+            }
+            if !self.part_events {
+                continue;
             }
             let (ack, acked) = oneshot::channel();
             let sent = self.events.send(Event::Part {
