@@ -1,7 +1,16 @@
 // Starts the local OSS emulator (emulator/, binary `oss-emulator`) for a test file and
 // drives its control API (/-/…). Node 20 built-ins only.
+//
+// With `tls`, the emulator serves HTTPS (OSS and control API on the one port) and
+// `endpoint` is `https://127.0.0.1:PORT`. The helper's own control calls then go through
+// node:https pinned to the very certificate it gave the emulator (its SHA-256
+// fingerprint), not through a CA: they work with the deliberately untrusted and
+// wrong-name test certificates too, while the clients under test do the real checks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,11 +54,24 @@ export interface LogEntry {
 export interface EmulatorOptions {
   bench?: boolean;
   args?: string[];
+  /** Serve HTTPS with these PEM files (paths): `--tls-cert cert --tls-key key`. */
+  tls?: { cert: string; key: string };
+}
+
+export interface EmulatorStats {
+  objects: number;
+  uploads: number;
+  /** OSS requests seen (control requests are not counted). */
+  requests: number;
+  /** TCP connections accepted (control calls included). */
+  connections: number;
+  /** TLS handshakes that failed, e.g. because the client refused the certificate. */
+  tlsHandshakeFailures: number;
 }
 
 export interface Emulator {
   port: number;
-  endpoint: string /* 'http://127.0.0.1:PORT' */;
+  endpoint: string /* 'http://127.0.0.1:PORT', or 'https://127.0.0.1:PORT' with `tls` */;
   dataDir: string;
   addFault(rule: FaultRule): Promise<number>;
   clearFaults(): Promise<void>;
@@ -65,6 +87,7 @@ export interface Emulator {
     expiresInMs?: number;
   }): Promise<void>;
   getObject(key: string, bucket?: string): Promise<Buffer | null>;
+  stats(): Promise<EmulatorStats>;
   stop(): Promise<void>;
 }
 
@@ -110,7 +133,7 @@ function waitForPort(child: ChildProcess): Promise<number> {
       rl.close();
       // Keep draining stdout so the child never blocks on a full pipe.
       stdout.resume();
-      const m = /^oss-emulator listening on http:\/\/[^\s]+:(\d+)\s*$/.exec(line);
+      const m = /^oss-emulator listening on https?:\/\/[^\s]+:(\d+)\s*$/.exec(line);
       if (!m) {
         reject(new Error(`unexpected first line from oss-emulator: ${JSON.stringify(line)}`));
         return;
@@ -125,6 +148,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const dataDir = mkdtempSync(join(tmpdir(), 'oss-emu-test-'));
   const args = ['--listen', '127.0.0.1:0', '--data-dir', dataDir, '--exit-on-stdin-eof'];
   if (opts.bench) args.push('--bench');
+  // The pinned fingerprint is read before the start, so a bad path fails clearly here.
+  const pin = opts.tls ? new X509Certificate(readFileSync(opts.tls.cert)).fingerprint256 : undefined;
+  if (opts.tls) args.push('--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key);
   if (opts.args) args.push(...opts.args);
   const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let port: number;
@@ -142,20 +168,50 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   for (const s of [child.stdin, child.stdout, child.stderr]) {
     (s as unknown as { unref?: () => void } | null)?.unref?.();
   }
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const exited = new Promise<void>((r) => {
     if (child.exitCode !== null || child.signalCode !== null) r();
     else child.once('exit', () => r());
   });
+  const agent = opts.tls
+    ? // No session resumption: every connection shows the certificate to the pin check.
+      new https.Agent({ keepAlive: true, rejectUnauthorized: false, maxCachedSessions: 0 })
+    : new http.Agent({ keepAlive: true });
+
+  /** One control-API request: status and the whole body. */
+  function call(method: string, path: string, body?: string): Promise<{ status: number; body: Buffer }> {
+    return new Promise((resolveCall, reject) => {
+      const options: http.RequestOptions = {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: `/-/${path}`,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      };
+      const req = (opts.tls ? https : http).request(options, (res) => {
+        if (pin) {
+          const peer = (res.socket as import('node:tls').TLSSocket).getPeerCertificate();
+          if (peer.fingerprint256 !== pin) {
+            res.destroy();
+            reject(new Error(`oss-emulator at ${endpoint} presented certificate ${peer.fingerprint256}, not ${opts.tls!.cert} (${pin})`));
+            return;
+          }
+        }
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolveCall({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
 
   async function control(method: string, path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${endpoint}/-/${path}`, {
-      method,
-      headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) {
+    const res = await call(method, path, body === undefined ? undefined : JSON.stringify(body));
+    const text = res.body.toString();
+    if (res.status < 200 || res.status > 299) {
       throw new Error(`oss-emulator ${method} /-/${path} failed: ${res.status} ${text}`);
     }
     return text.length > 0 ? JSON.parse(text) : null;
@@ -193,13 +249,13 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     async getObject(key, bucket = TEST_BUCKET) {
       const path = `${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
-      const res = await fetch(`${endpoint}/-/objects/${path}`);
-      if (res.status === 404) {
-        await res.arrayBuffer();
-        return null;
-      }
-      if (!res.ok) throw new Error(`oss-emulator GET /-/objects/${path} failed: ${res.status} ${await res.text()}`);
-      return Buffer.from(await res.arrayBuffer());
+      const res = await call('GET', `objects/${path}`);
+      if (res.status === 404) return null;
+      if (res.status !== 200) throw new Error(`oss-emulator GET /-/objects/${path} failed: ${res.status} ${res.body.toString()}`);
+      return res.body;
+    },
+    async stats() {
+      return (await control('GET', 'stats')) as EmulatorStats;
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -209,6 +265,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         clearTimeout(timer);
       }
       child.stdin?.destroy();
+      agent.destroy();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

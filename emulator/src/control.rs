@@ -1,6 +1,7 @@
 //! The unsigned control API under `/-/` (loopback peers only): fault injection, request
 //! log, clock skew, runtime credentials, raw object bytes and stats.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http::request::Parts;
@@ -153,7 +154,13 @@ pub async fn handle(
             reply(
                 state,
                 200,
-                json!({ "objects": objects, "uploads": uploads, "requests": state.requests() }),
+                json!({
+                    "objects": objects,
+                    "uploads": uploads,
+                    "requests": state.requests(),
+                    "connections": state.connections.load(Ordering::Relaxed),
+                    "tlsHandshakeFailures": state.tls_handshake_failures.load(Ordering::Relaxed),
+                }),
             )
         }
         (&Method::GET, r) if r.starts_with("objects/") => raw_object(state, &r["objects/".len()..]),

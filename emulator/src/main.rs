@@ -13,6 +13,7 @@ mod ops;
 mod server;
 mod state;
 mod store;
+mod tls;
 mod util;
 mod xml;
 
@@ -30,7 +31,7 @@ use crate::store::{valid_bucket_name, Store};
 /// A strict local OSS-compatible server (V1/V4 signatures, multipart, faults).
 ///
 /// On start it prints exactly one line on stdout:
-/// `oss-emulator listening on http://IP:PORT`. Control API under `/-/` (loopback
+/// `oss-emulator listening on http://IP:PORT` (`https://` with --tls-cert). Control API under `/-/` (loopback
 /// only); see emulator/README.md.
 #[derive(Parser, Debug)]
 #[command(name = "oss-emulator", version)]
@@ -76,6 +77,20 @@ struct Args {
     /// Tokio worker threads (default: one per CPU).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); needs --tls-key.
+    /// Everything (OSS API and control API) is then on the one HTTPS port.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Speak HTTP/1.1 only: no HTTP/2 prior knowledge, and with TLS offer only
+    /// `http/1.1` in ALPN (by default `h2` is offered first).
+    #[arg(long)]
+    http1_only: bool,
 }
 
 fn fail(msg: String) -> ! {
@@ -143,6 +158,13 @@ fn main() {
             ));
         }
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => match tls::server_config(c, k, args.http1_only) {
+            Ok(cfg) => Some(cfg),
+            Err(e) => fail(e),
+        },
+        _ => None,
+    };
     let region = args
         .region
         .strip_prefix("oss-")
@@ -177,6 +199,7 @@ fn main() {
         Config {
             region,
             bench: args.bench,
+            scheme: if tls.is_some() { "https" } else { "http" },
         },
         store,
         creds,
@@ -205,7 +228,8 @@ fn main() {
         };
         {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "oss-emulator listening on http://{addr}");
+            let scheme = state.config.scheme;
+            let _ = writeln!(out, "oss-emulator listening on {scheme}://{addr}");
             let _ = out.flush();
         }
         tokio::spawn(async move {
@@ -235,7 +259,7 @@ fn main() {
                 }
             });
         }
-        server::serve(listener, state).await;
+        server::serve(listener, tls, args.http1_only, state).await;
     });
 }
 

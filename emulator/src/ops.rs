@@ -312,6 +312,10 @@ async fn put_object(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, Os
         )
         .with("Key", r.key()));
     }
+    let cb = match r.header("x-oss-callback") {
+        Some(c) => Some(callback::parse(c, r.header("x-oss-callback-var"))?),
+        None => None,
+    };
     let tmp = r.state.store.tmp_path();
     let (got, digest, mut guard) = receive(r, body, tmp).await?;
     let etag = hex::encode_upper(digest);
@@ -328,7 +332,27 @@ async fn put_object(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, Os
         data: None,
     };
     let tmp = guard.disarm();
+    let content_type = obj
+        .headers
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".to_string());
     r.state.store.commit_object(obj, tmp, fo)?;
+    if let Some((spec, vars)) = cb {
+        let vals = callback::Values {
+            bucket: r.bucket(),
+            object: r.key(),
+            etag: &etag,
+            size: got.size,
+            mime_type: &content_type,
+        };
+        let headers = [
+            ("etag", format!("\"{etag}\"")),
+            ("content-md5", B64.encode(digest)),
+            ("x-oss-hash-crc64ecma", got.crc.to_string()),
+        ];
+        return Ok(callback_answer(r, &spec, &vars, &vals, &headers).await);
+    }
     Ok(upload_headers(r, &etag, &digest, got.crc))
 }
 
@@ -487,6 +511,95 @@ pub fn multipart_etag(md5s: &[[u8; 16]]) -> String {
     format!("{}-{}", hex::encode_upper(h.finalize()), md5s.len())
 }
 
+/// Runs an upload callback (Complete or PutObject; the object is already stored) and
+/// builds the answer: 200 with the callback server's JSON body, or 203 `CallbackFailed`.
+/// `headers` (ETag, CRC-64, …) are sent on both.
+async fn callback_answer(
+    r: &Req,
+    spec: &callback::Spec,
+    vars: &[(String, String)],
+    vals: &callback::Values<'_>,
+    headers: &[(&'static str, String)],
+) -> Response<Body> {
+    match callback::run(spec, vars, vals, &r.id).await {
+        Ok(body) => {
+            let mut b = ok(r, 200)
+                .header("content-type", "application/json")
+                .header("content-length", body.len());
+            for (k, v) in headers {
+                b = b.header(*k, v);
+            }
+            finish(b, full(body))
+        }
+        Err(msg) => {
+            let e = OssError::new(203, "CallbackFailed", format!("Error status : -1. {msg}"));
+            let mut resp = r.error(&e);
+            for (k, v) in headers {
+                crate::http_util::set_header(&mut resp, k, v);
+            }
+            resp
+        }
+    }
+}
+
+/// Complete's part after the checks that need no lock: takes the upload (validating the
+/// part list), concatenates the part files and commits the object. Returns (ETag, CRC-64,
+/// size, Content-Type).
+fn complete_blocking(
+    state: &crate::state::State,
+    bucket: String,
+    key: String,
+    id: &str,
+    listed: Option<&[crate::xml::CompletePart]>,
+    forbid: bool,
+) -> Result<(String, u64, u64, String), OssError> {
+    let store = &state.store;
+    let (up, chosen) =
+        store.take_upload(&bucket, &key, id, |u| validate_complete(listed, &u.parts))?;
+    let parts: Vec<&Part> = chosen.iter().filter_map(|n| up.parts.get(n)).collect();
+    let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
+    let etag = multipart_etag(&md5s);
+    let crc = crc64_concat(parts.iter().map(|p| (p.crc64, p.size)));
+    let size: u64 = parts.iter().map(|p| p.size).sum();
+    let tmp = store.tmp_path();
+    let mut guard = FileGuard(tmp.clone());
+    if let Some(tmp) = &tmp {
+        let concat = || -> std::io::Result<()> {
+            let mut out = std::fs::File::create(tmp)?;
+            for f in parts.iter().filter_map(|p| p.data.as_ref()) {
+                let mut inp = std::fs::File::open(f)?;
+                std::io::copy(&mut inp, &mut out)?;
+            }
+            out.flush()
+        };
+        if let Err(e) = concat() {
+            store.discard_upload(&up);
+            return Err(OssError::internal(e));
+        }
+    }
+    let content_type = up
+        .headers
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".to_string());
+    let obj = Object {
+        bucket,
+        key,
+        size,
+        etag: etag.clone(),
+        crc64: crc,
+        content_md5: None,
+        last_modified: state.now(),
+        multipart: true,
+        headers: up.headers.clone(),
+        data: None,
+    };
+    let committed = store.commit_object(obj, guard.disarm(), up.forbid_overwrite || forbid);
+    store.discard_upload(&up);
+    committed?;
+    Ok((etag, crc, size, content_type))
+}
+
 async fn complete(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, OssError> {
     let id = r.q("uploadId").unwrap_or("").to_string();
     let url = url_encoding(r)?;
@@ -521,70 +634,17 @@ async fn complete(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, OssE
         )
         .with("Key", r.key()));
     }
-    let (up, chosen) = r.state.store.take_upload(r.bucket(), r.key(), &id, |u| {
-        validate_complete(listed.as_deref(), &u.parts)
-    })?;
-    let parts: Vec<Part> = chosen
-        .iter()
-        .filter_map(|n| up.parts.get(n).cloned())
-        .collect();
-    let md5s: Vec<[u8; 16]> = parts.iter().map(|p| p.md5).collect();
-    let etag = multipart_etag(&md5s);
-    let crc = crc64_concat(parts.iter().map(|p| (p.crc64, p.size)));
-    let size: u64 = parts.iter().map(|p| p.size).sum();
-    let tmp = r.state.store.tmp_path();
-    let mut guard = FileGuard(tmp.clone());
-    if let Some(tmp) = tmp.clone() {
-        let files: Vec<PathBuf> = parts.iter().filter_map(|p| p.data.clone()).collect();
-        let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let mut out = std::fs::File::create(&tmp)?;
-            for f in files {
-                let mut inp = std::fs::File::open(f)?;
-                std::io::copy(&mut inp, &mut out)?;
-            }
-            out.flush()
-        })
-        .await;
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                r.state.store.discard_upload(&up);
-                return Err(OssError::internal(e));
-            }
-            Err(e) => {
-                r.state.store.discard_upload(&up);
-                return Err(OssError::internal(e));
-            }
-        }
-    }
-    let content_type = up
-        .headers
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".to_string());
-    let obj = Object {
-        bucket: r.bucket().to_string(),
-        key: r.key().to_string(),
-        size,
-        etag: etag.clone(),
-        crc64: crc,
-        content_md5: None,
-        last_modified: r.state.now(),
-        multipart: true,
-        headers: up.headers.clone(),
-        data: None,
-    };
-    let committed = r.state.store.commit_object(
-        obj,
-        guard.disarm(),
-        up.forbid_overwrite || forbid_overwrite(r),
-    );
-    r.state.store.discard_upload(&up);
-    committed?;
-
-    let base = ok(r, 200)
-        .header("etag", format!("\"{etag}\""))
-        .header("x-oss-hash-crc64ecma", crc.to_string());
+    // From here on the upload is taken: the rest runs on a blocking task that finishes
+    // (stores the object) even when the client goes away meanwhile, as OSS does.
+    let state = r.state.clone();
+    let (bucket, key) = (r.bucket().to_string(), r.key().to_string());
+    let forbid = forbid_overwrite(r);
+    let done = tokio::task::spawn_blocking(move || {
+        complete_blocking(&state, bucket, key, &id, listed.as_deref(), forbid)
+    })
+    .await
+    .map_err(OssError::internal)??;
+    let (etag, crc, size, content_type) = done;
     if let Some((spec, vars)) = cb {
         let vals = callback::Values {
             bucket: r.bucket(),
@@ -593,29 +653,18 @@ async fn complete(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, OssE
             size,
             mime_type: &content_type,
         };
-        return match callback::run(&spec, &vars, &vals, &r.id).await {
-            Ok(resp) => {
-                let len = resp.len();
-                Ok(finish(
-                    base.header("content-type", "application/json")
-                        .header("content-length", len),
-                    full(resp),
-                ))
-            }
-            Err(msg) => {
-                let e = OssError::new(203, "CallbackFailed", format!("Error status : -1. {msg}"));
-                let mut resp = r.error(&e);
-                crate::http_util::set_header(&mut resp, "etag", &format!("\"{etag}\""));
-                crate::http_util::set_header(&mut resp, "x-oss-hash-crc64ecma", &crc.to_string());
-                Ok(resp)
-            }
-        };
+        let headers = [
+            ("etag", format!("\"{etag}\"")),
+            ("x-oss-hash-crc64ecma", crc.to_string()),
+        ];
+        return Ok(callback_answer(r, &spec, &vars, &vals, &headers).await);
     }
+    let scheme = r.state.config.scheme;
     let location = if r.route.virtual_hosted {
-        format!("http://{}/{}", r.host, uri_encode(r.key(), true))
+        format!("{scheme}://{}/{}", r.host, uri_encode(r.key(), true))
     } else {
         format!(
-            "http://{}/{}/{}",
+            "{scheme}://{}/{}/{}",
             r.host,
             r.bucket(),
             uri_encode(r.key(), true)
@@ -633,6 +682,9 @@ async fn complete(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, OssE
     w.close("CompleteMultipartUploadResult");
     let xml = w.finish();
     let len = xml.len();
+    let base = ok(r, 200)
+        .header("etag", format!("\"{etag}\""))
+        .header("x-oss-hash-crc64ecma", crc.to_string());
     Ok(finish(
         base.header("content-type", "application/xml")
             .header("content-length", len),

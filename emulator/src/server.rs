@@ -37,7 +37,15 @@ impl Conn {
     }
 }
 
-pub async fn serve(listener: TcpListener, state: Arc<State>) {
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    http1_only: bool,
+    state: Arc<State>,
+) {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -47,7 +55,13 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
         .max_buf_size(256 << 10)
         .max_headers(256);
     builder.http2().max_concurrent_streams(256);
+    let builder = if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    };
     let builder = Arc::new(builder);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
@@ -57,35 +71,74 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
                 continue;
             }
         };
+        state
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
-        // A duplicate of the socket, kept to set SO_LINGER=0 before an abortive close.
-        let dup = socket2::SockRef::from(&stream).try_clone().ok();
-        let conn = Arc::new(Conn {
-            peer,
-            kill: Notify::new(),
-        });
         let state = state.clone();
         let builder = builder.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let c2 = conn.clone();
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let state = state.clone();
-                let conn = c2.clone();
-                async move { Ok::<_, Infallible>(handle(state, conn, req).await) }
-            });
-            let mut served = Box::pin(builder.serve_connection(TokioIo::new(stream), svc));
-            tokio::select! {
-                _ = served.as_mut() => {}
-                _ = conn.kill.notified() => {
-                    if let Some(d) = &dup {
-                        let _ = d.set_linger(Some(Duration::ZERO));
-                    }
+            // A duplicate of the socket, kept to set SO_LINGER=0 before an abortive close.
+            let dup = socket2::SockRef::from(&stream).try_clone().ok();
+            let Some(acceptor) = acceptor else {
+                serve_connection(stream, dup, peer, state, &builder).await;
+                return;
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_connection(tls, dup, peer, state, &builder).await,
+                Ok(Err(e)) => {
+                    state
+                        .tls_handshake_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    eprintln!("oss-emulator: TLS handshake with {peer} failed: {e}");
+                }
+                Err(_) => {
+                    state
+                        .tls_handshake_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    eprintln!(
+                        "oss-emulator: TLS handshake with {peer} did not finish within {} s",
+                        TLS_HANDSHAKE_TIMEOUT.as_secs()
+                    );
                 }
             }
-            drop(served);
-            drop(dup);
         });
     }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 on one (plain or TLS) connection until it ends or a
+/// `reset` fault kills it.
+async fn serve_connection<I>(
+    io: I,
+    dup: Option<socket2::Socket>,
+    peer: SocketAddr,
+    state: Arc<State>,
+    builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = Arc::new(Conn {
+        peer,
+        kill: Notify::new(),
+    });
+    let c2 = conn.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let state = state.clone();
+        let conn = c2.clone();
+        async move { Ok::<_, Infallible>(handle(state, conn, req).await) }
+    });
+    let mut served = Box::pin(builder.serve_connection(TokioIo::new(io), svc));
+    tokio::select! {
+        _ = served.as_mut() => {}
+        _ = conn.kill.notified() => {
+            if let Some(d) = &dup {
+                let _ = d.set_linger(Some(Duration::ZERO));
+            }
+        }
+    }
+    drop(served);
+    drop(dup);
 }
 
 /// Where a request is addressed.
@@ -300,6 +353,43 @@ fn log_headers(h: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
     m
 }
 
+/// A request's log entry, pushed exactly once: with the answer's status when the handler
+/// finishes, or with status 0 when the handler is dropped first. Hyper drops the handler
+/// when the client goes away before the answer (a client timeout during a `delay` fault, a
+/// cancelled upload, a body cut short); the entry then still counts the attempt, with the
+/// body bytes received until then.
+struct Pending {
+    state: Arc<State>,
+    entry: LogEntry,
+    body: BodyReader,
+    logged: bool,
+}
+
+impl Pending {
+    fn log(&mut self, status: u16) {
+        if self.logged {
+            return;
+        }
+        self.logged = true;
+        let mut e = std::mem::take(&mut self.entry);
+        e.status = status;
+        e.bytes = self.body.received;
+        self.state.push_log(e);
+    }
+
+    /// Logs the answer and returns it.
+    fn answer(&mut self, resp: Response<Body>) -> Response<Body> {
+        self.log(resp.status().as_u16());
+        resp
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.log(0);
+    }
+}
+
 async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> Response<Body> {
     let (parts, incoming) = req.into_parts();
     let path = parts.uri.path().to_string();
@@ -316,27 +406,24 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    let mut body = BodyReader::new(incoming);
     let head = parts.method == Method::HEAD;
     let expect_continue = parts
         .headers
         .get("expect")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
 
-    let mut entry = LogEntry {
-        seq,
-        method: parts.method.to_string(),
-        path: path.clone(),
-        query: raw_query.clone(),
-        api: None,
-        bucket: None,
-        key: None,
-        part_number: None,
-        upload_id: None,
-        headers: log_headers(&parts.headers),
-        status: 0,
-        bytes: 0,
-        fault: None,
+    let mut p = Pending {
+        state: state.clone(),
+        entry: LogEntry {
+            seq,
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: raw_query.clone(),
+            headers: log_headers(&parts.headers),
+            ..LogEntry::default()
+        },
+        body: BodyReader::new(incoming),
+        logged: false,
     };
 
     let early = |e: OssError, bucket: Option<&str>| {
@@ -362,29 +449,27 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
         Ok(x) => x,
         Err(e) => {
             if !expect_continue {
-                body.drain(DRAIN_CAP).await;
+                p.body.drain(DRAIN_CAP).await;
             }
-            let resp = early(e, None);
-            entry.status = resp.status().as_u16();
-            entry.bytes = body.received;
-            state.push_log(entry);
-            return resp;
+            return p.answer(early(e, None));
         }
     };
-    entry.bucket = route.bucket.clone();
-    entry.key = route.key.clone();
-    entry.part_number = query
+    let part_number = query
         .iter()
         .find(|(k, _)| k == "partNumber")
         .and_then(|(_, v)| v.parse().ok());
-    entry.upload_id = query
+    let upload_id = query
         .iter()
         .find(|(k, _)| k == "uploadId")
         .map(|(_, v)| v.clone());
+    p.entry.bucket = route.bucket.clone();
+    p.entry.key = route.key.clone();
+    p.entry.part_number = part_number;
+    p.entry.upload_id = upload_id.clone();
 
     let Some(api) = api_of(&parts.method, &route, &query) else {
         if !expect_continue {
-            body.drain(DRAIN_CAP).await;
+            p.body.drain(DRAIN_CAP).await;
         }
         let resp = early(
             OssError::new(
@@ -397,12 +482,9 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
             ),
             route.bucket.as_deref(),
         );
-        entry.status = resp.status().as_u16();
-        entry.bytes = body.received;
-        state.push_log(entry);
-        return resp;
+        return p.answer(resp);
     };
-    entry.api = Some(api.to_string());
+    p.entry.api = Some(api.to_string());
 
     let r = Req {
         state: state.clone(),
@@ -419,10 +501,10 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
     let fault = state.match_fault(&FaultTarget {
         api,
         key: r.route.key.as_deref(),
-        part_number: entry.part_number,
-        upload_id: entry.upload_id.as_deref(),
+        part_number,
+        upload_id: upload_id.as_deref(),
     });
-    entry.fault = fault.as_ref().map(|f| f.kind().to_string());
+    p.entry.fault = fault.as_ref().map(|f| f.kind().to_string());
     match &fault {
         Some(FaultAction::Error {
             status,
@@ -430,7 +512,7 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
             message,
         }) => {
             if !expect_continue {
-                body.drain(DRAIN_CAP).await;
+                p.body.drain(DRAIN_CAP).await;
             }
             let mut e = OssError::new(
                 *status,
@@ -442,17 +524,11 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
             if let Some(k) = &r.route.key {
                 e = e.with("Key", k.clone());
             }
-            let resp = r.error(&e);
-            entry.status = resp.status().as_u16();
-            entry.bytes = body.received;
-            state.push_log(entry);
-            return resp;
+            return p.answer(r.error(&e));
         }
         Some(FaultAction::Reset { after_bytes }) => {
-            body.consume(*after_bytes).await;
-            entry.bytes = body.received;
-            entry.status = 0;
-            state.push_log(entry);
+            p.body.consume(*after_bytes).await;
+            p.log(0);
             conn.kill();
             return std::future::pending::<Response<Body>>().await;
         }
@@ -482,15 +558,15 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
     let mut resp = match verified {
         Err(e) => {
             if !expect_continue {
-                body.drain(DRAIN_CAP).await;
+                p.body.drain(DRAIN_CAP).await;
             }
             r.error(&e)
         }
-        Ok(_) => match ops::dispatch(&r, &mut body).await {
+        Ok(_) => match ops::dispatch(&r, &mut p.body).await {
             Ok(resp) => resp,
             Err(e) => {
-                if !expect_continue && !body.finished {
-                    body.drain(DRAIN_CAP).await;
+                if !expect_continue && !p.body.finished {
+                    p.body.drain(DRAIN_CAP).await;
                 }
                 r.error(&e)
             }
@@ -511,10 +587,7 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
         }
         _ => {}
     }
-    entry.status = resp.status().as_u16();
-    entry.bytes = body.received;
-    state.push_log(entry);
-    resp
+    p.answer(resp)
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Config {
     pub region: String,
     pub bench: bool,
+    /// `http` or `https` (with --tls-cert): the scheme of the listener.
+    pub scheme: &'static str,
 }
 
 #[derive(Clone)]
@@ -100,7 +102,7 @@ pub struct FaultTarget<'a> {
     pub upload_id: Option<&'a str>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Clone, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct LogEntry {
     pub seq: u64,
@@ -129,6 +131,10 @@ pub struct State {
     next_fault_id: AtomicU64,
     log: Mutex<VecDeque<LogEntry>>,
     seq: AtomicU64,
+    /// TCP connections accepted.
+    pub connections: AtomicU64,
+    /// TLS handshakes that failed or timed out (e.g. the client refused the certificate).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl State {
@@ -142,6 +148,8 @@ impl State {
             next_fault_id: AtomicU64::new(1),
             log: Mutex::new(VecDeque::new()),
             seq: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            tls_handshake_failures: AtomicU64::new(0),
         }
     }
 
