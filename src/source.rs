@@ -123,6 +123,23 @@ impl FileSource {
         }
         Ok(())
     }
+
+    /// Reads as much of `buf` as the page cache holds right now, without waiting for the disk
+    /// (`preadv2` with `RWF_NOWAIT`); 0 when nothing is cached or the kernel does not support it.
+    fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> usize {
+        use std::os::fd::AsRawFd;
+        let Ok(off) = libc::off_t::try_from(offset) else {
+            return 0;
+        };
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: `iov` describes `buf`, which is valid for writes of `buf.len()` bytes and borrowed
+        // mutably for the whole call; the descriptor stays open because `self.file` is borrowed.
+        let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+        usize::try_from(n).unwrap_or(0)
+    }
 }
 
 type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -260,41 +277,54 @@ impl Drop for PooledChunk {
     }
 }
 
-/// Streams bytes `[start, end)` of a file: one blocking reader per part reads chunk after chunk
-/// (positional reads into pooled buffers, hashed as read) one chunk ahead of the socket, and stops as soon
-/// as the body is dropped (a cancelled or failed request).
+/// Streams bytes `[start, end)` of a file in pooled chunks, hashed as read. A chunk the page cache holds
+/// is read at once on the runtime thread (no thread hop: the common case when uploading a file that was
+/// just written or read); otherwise the read goes to a blocking thread, so a slow disk never stalls the
+/// runtime.
 fn file_stream(
     file: Arc<FileSource>,
     start: u64,
     end: u64,
     hash: PartHash,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-    tokio::task::spawn_blocking(move || {
-        let mut pos = start;
-        while pos < end {
+    futures_util::stream::unfold(start, move |pos| {
+        let file = file.clone();
+        let hash = hash.clone();
+        async move {
+            if pos >= end {
+                return None;
+            }
             let n = ((end - pos) as usize).min(CHUNK);
             let mut buf = file.pool.take();
-            if let Err(e) = file.read_exact_at_checked(&mut buf[..n], pos) {
-                let message = e.to_string();
-                hash.fail(e);
-                let _ = tx.blocking_send(Err(std::io::Error::other(message)));
-                return;
-            }
-            pos += n as u64;
-            hash.add(&buf[..n], pos >= end);
-            let chunk = Bytes::from_owner(PooledChunk {
-                buf,
-                len: n,
-                pool: file.pool.clone(),
-            });
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return;
+            let cached = file.read_cached_at(&mut buf[..n], pos);
+            let read = if cached == n {
+                Ok(buf)
+            } else {
+                let file = file.clone();
+                tokio::task::spawn_blocking(move || {
+                    file.read_exact_at_checked(&mut buf[cached..n], pos + cached as u64)
+                        .map(|_| buf)
+                })
+                .await
+                .unwrap_or_else(|e| Err(Error::Io(format!("read task failed: {e}"))))
+            };
+            match read {
+                Ok(buf) => {
+                    hash.add(&buf[..n], pos + n as u64 >= end);
+                    let chunk = Bytes::from_owner(PooledChunk {
+                        buf,
+                        len: n,
+                        pool: file.pool.clone(),
+                    });
+                    Some((Ok(chunk), pos + n as u64))
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    hash.fail(e);
+                    Some((Err(std::io::Error::other(message)), end))
+                }
             }
         }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     })
 }
 
