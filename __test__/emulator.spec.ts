@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { startEmulator, type Emulator, TEST_AK, TEST_BUCKET, TEST_REGION, TEST_SK } from './helpers/emulator';
+import { startEmulator, type Emulator, type LogEntry, TEST_AK, TEST_BUCKET, TEST_REGION, TEST_SK } from './helpers/emulator';
 
 // @types/ali-oss is not installed: the tests use its runtime surface only.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -93,6 +93,35 @@ function rawHttp(port: number, request: Buffer | string, closeAfterWrite = false
     });
     setTimeout(() => s.destroy(), 3000);
   });
+}
+
+/** The log entry of `key` (waiting up to `ms` for it), or undefined. */
+async function entryFor(key: string, ms = 3000): Promise<LogEntry | undefined> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const e = (await emu.log()).find((x) => x.key === key);
+    if (e || Date.now() > until) return e;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** A local callback server: records the bodies it gets and answers with `answer()`. */
+async function callbackServer(answer: (body: string) => [number, string]) {
+  const bodies: string[] = [];
+  const types: string[] = [];
+  const server: Server = createServer((req, res) => {
+    let b = '';
+    req.on('data', (d) => (b += d));
+    req.on('end', () => {
+      bodies.push(b);
+      types.push(String(req.headers['content-type']));
+      const [status, text] = answer(b);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(text);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(server.address() as any).port}/cb`;
+  return { bodies, types, url, close: () => new Promise<void>((r) => server.close(() => r())) };
 }
 
 let emu: Emulator;
@@ -295,10 +324,11 @@ for (const v4 of [false, true]) {
       const e1 = await rejects(wrong.put(`${tag}/x`, Buffer.from('x')));
       assert.equal(e1.status, 403);
       assert.equal(e1.code, 'InvalidSecurityToken');
-      await emu.addCredentials({ accessKeyId: `tmp-${tag}`, accessKeySecret: 'tmp-sk', securityToken: 'tok', expiresInMs: 400 });
+      // 1 s of validity: room for the first put on a loaded machine.
+      await emu.addCredentials({ accessKeyId: `tmp-${tag}`, accessKeySecret: 'tmp-sk', securityToken: 'tok', expiresInMs: 1000 });
       const tmp = client(emu, v4, { accessKeyId: `tmp-${tag}`, accessKeySecret: 'tmp-sk', stsToken: 'tok' });
       await tmp.put(`${tag}/tmp.txt`, Buffer.from('ok'));
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 1100));
       const e2 = await rejects(tmp.put(`${tag}/tmp.txt`, Buffer.from('late')));
       assert.equal(e2.status, 403);
       assert.equal(e2.code, 'SecurityTokenExpired');
@@ -446,6 +476,74 @@ describe('faults, control API and raw protocol checks', () => {
     assert.deepEqual(faults, ['delay', 'stall']);
   });
 
+  it('requests the client abandons are logged with status 0 and the bytes received', async () => {
+    // 1. A client timeout during a delay fault: the request was applied, the answer never sent.
+    const key = 'f/abandoned.txt';
+    const body = Buffer.from('abandoned body');
+    await emu.addFault({ api: 'PutObject', key, action: { type: 'delay', ms: 5000 } });
+    const t0 = Date.now();
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port: emu.port,
+      method: 'PUT',
+      path: `/${TEST_BUCKET}/${key}`,
+      agent: false,
+      headers: { ...signV1('PUT', `/${TEST_BUCKET}/${key}`, {}), 'content-length': body.length },
+    });
+    req.on('error', () => {}); // destroyed below
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 300));
+    req.destroy();
+    const delayed = await entryFor(key);
+    assert.ok(delayed, 'the abandoned request is in the log');
+    assert.ok(Date.now() - t0 < 4000, 'logged when the client left, not when the delay ended');
+    assert.deepEqual(
+      [delayed.api, delayed.status, delayed.bytes, delayed.fault],
+      ['PutObject', 0, body.length, 'delay'],
+    );
+    assert.equal((await emu.getObject(key))?.toString(), 'abandoned body', 'a delay fault applies the request first');
+
+    // 2. A body cut short (400 of 1000 bytes, then the connection closes): nothing stored.
+    const cut = 'f/cut.bin';
+    const h = Object.entries(signV1('PUT', `/${TEST_BUCKET}/${cut}`, {})).map(([k, v]) => `${k}: ${v}\r\n`);
+    const s = connect(emu.port, '127.0.0.1');
+    s.on('error', () => {});
+    s.write(`PUT /${TEST_BUCKET}/${cut} HTTP/1.1\r\nHost: 127.0.0.1\r\n${h.join('')}Content-Length: 1000\r\n\r\n${'x'.repeat(400)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    s.destroy();
+    const short = await entryFor(cut);
+    assert.deepEqual([short?.status, short?.bytes, short?.fault], [0, 400, null]);
+    assert.equal(await emu.getObject(cut), null);
+
+    // 3. Gone during a stall: seen when the emulator reads on after the stall.
+    const stalled = 'f/stalled.bin';
+    await emu.addFault({ api: 'PutObject', key: stalled, action: { type: 'stall', ms: 300 } });
+    const hs = Object.entries(signV1('PUT', `/${TEST_BUCKET}/${stalled}`, {})).map(([k, v]) => `${k}: ${v}\r\n`);
+    const s2 = connect(emu.port, '127.0.0.1');
+    s2.on('error', () => {});
+    s2.write(`PUT /${TEST_BUCKET}/${stalled} HTTP/1.1\r\nHost: 127.0.0.1\r\n${hs.join('')}Content-Length: 100000\r\n\r\n${'y'.repeat(1000)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    s2.destroy();
+    const st = await entryFor(stalled);
+    assert.deepEqual([st?.status, st?.bytes, st?.fault], [0, 1000, 'stall']);
+    assert.equal(await emu.getObject(stalled), null);
+
+    // Answered requests are logged as before, with every field.
+    const c = client(emu, false);
+    await c.put(stalled, Buffer.from('now whole'));
+    const done = (await emu.log()).filter((x) => x.key === stalled);
+    assert.deepEqual(
+      done.map((x) => [x.status, x.bytes, x.fault]),
+      [
+        [0, 1000, 'stall'],
+        [200, 9, null],
+      ],
+    );
+    assert.deepEqual(Object.keys(done[1]), [
+      'seq', 'method', 'path', 'query', 'api', 'bucket', 'key', 'partNumber', 'uploadId', 'headers', 'status', 'bytes', 'fault',
+    ]);
+  });
+
   it('badCrc fault returns a wrong x-oss-hash-crc64ecma', async () => {
     const c = client(emu, false);
     const data = randomBytes(1000);
@@ -518,6 +616,70 @@ describe('faults, control API and raw protocol checks', () => {
       assert.ok(await emu.getObject('f/cb2.bin'), 'object completed despite the failed callback');
     } finally {
       server.close();
+    }
+  });
+
+  it('callbacks on PutObject: ali-oss put with options.callback, and a multipartUpload small enough to be a put', async () => {
+    let mode: 'json' | 'error' | 'not-json' = 'json';
+    const cb = await callbackServer((b) =>
+      mode === 'json' ? [200, JSON.stringify({ ok: true, got: b })] : mode === 'error' ? [500, '{"no":1}'] : [200, 'not json'],
+    );
+    try {
+      const c = client(emu, false);
+      const data = randomBytes(3000);
+      const md5 = createHash('md5').update(data).digest();
+      const etag = md5.toString('hex').toUpperCase();
+      const callback = {
+        url: cb.url,
+        body: 'bucket=${bucket}&object=${object}&etag=${etag}&size=${size}&mimeType=${mimeType}&who=${x:who}',
+        customValue: { who: 'put er' },
+      };
+      const r = await c.put('f/put cb.txt', data, { callback });
+      assert.equal(r.res.status, 200);
+      assert.equal(r.data.ok, true); // the callback server's JSON answer, parsed by ali-oss
+      assert.equal(r.res.headers.etag, `"${etag}"`);
+      assert.equal(r.res.headers['content-md5'], md5.toString('base64'));
+      assert.equal(r.res.headers['x-oss-hash-crc64ecma'], crc64(data));
+      assert.equal(
+        cb.bodies[0],
+        `bucket=${TEST_BUCKET}&object=f%2Fput%20cb.txt&etag=${etag}&size=3000&mimeType=text%2Fplain&who=put%20er`,
+      );
+      assert.equal(cb.types[0], 'application/x-www-form-urlencoded');
+      assert.equal(sha256((await emu.getObject('f/put cb.txt')) as Buffer), sha256(data));
+
+      // JSON body type: values are not URL-encoded. V4, through multipartUpload (< 100 KB → put).
+      const small = randomBytes(50 * 1024);
+      const v4 = client(emu, true);
+      const m = await v4.multipartUpload('f/small cb.bin', small, {
+        callback: { url: cb.url, body: '{"object":"${object}","size":${size}}', contentType: 'application/json' },
+      });
+      assert.equal(m.res.status, 200);
+      assert.equal(m.data.ok, true);
+      assert.equal(cb.bodies[1], `{"object":"f/small cb.bin","size":${small.length}}`);
+      assert.equal(cb.types[1], 'application/json');
+
+      // A failing callback server, or one that does not answer JSON: 203 CallbackFailed, object stored.
+      for (const m2 of ['error', 'not-json'] as const) {
+        mode = m2;
+        const other = randomBytes(100);
+        const e = await rejects(c.put(`f/put-cb-${m2}.bin`, other, { callback }));
+        assert.equal(e.status, 203, m2);
+        assert.equal(e.code, 'CallbackFailed');
+        assert.equal(sha256((await emu.getObject(`f/put-cb-${m2}.bin`)) as Buffer), sha256(other), 'stored anyway');
+      }
+
+      // A callback header that is not base64 JSON: 400 InvalidArgument, nothing stored.
+      const bad = await fetch(`${emu.endpoint}/${TEST_BUCKET}/f/put-cb-bad.bin`, {
+        method: 'PUT',
+        body: Buffer.from('x'), // a string body would add a Content-Type the signature lacks
+        headers: signV1('PUT', `/${TEST_BUCKET}/f/put-cb-bad.bin`, { 'x-oss-callback': 'not base64!' }),
+      });
+      assert.equal(bad.status, 400);
+      assert.match(await bad.text(), /<Code>InvalidArgument<\/Code>/);
+      assert.equal(await emu.getObject('f/put-cb-bad.bin'), null);
+      assert.equal(cb.bodies.length, 4, 'the callback server was called once per stored object');
+    } finally {
+      await cb.close();
     }
   });
 

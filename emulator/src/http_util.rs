@@ -82,11 +82,35 @@ impl BodyError {
     }
 }
 
+/// Whether a body read failed because the client went away: its connection ended or was
+/// reset mid-body, or (HTTP/2) it reset the stream. Malformed framing is not that.
+fn client_went_away(e: &hyper::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if let Some(io) = x.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            );
+        }
+        if let Some(h2) = x.downcast_ref::<h2::Error>() {
+            return h2.is_reset() || h2.is_go_away() || h2.is_io();
+        }
+        cur = x.source();
+    }
+    false
+}
+
 /// Reads a request body frame by frame, counting bytes.
 pub struct BodyReader {
     inner: Option<Incoming>,
     pub received: u64,
     pub finished: bool,
+    /// The body ended early because the client went away (see [`client_went_away`]).
+    pub client_gone: bool,
 }
 
 impl BodyReader {
@@ -95,6 +119,7 @@ impl BodyReader {
             inner: Some(inner),
             received: 0,
             finished: false,
+            client_gone: false,
         }
     }
 
@@ -109,7 +134,10 @@ impl BodyReader {
                     self.finished = true;
                     return Ok(None);
                 }
-                Some(Err(e)) => return Err(BodyError::Client(e.to_string())),
+                Some(Err(e)) => {
+                    self.client_gone = client_went_away(&e);
+                    return Err(BodyError::Client(e.to_string()));
+                }
                 Some(Ok(f)) => {
                     if let Ok(d) = f.into_data() {
                         if d.is_empty() {

@@ -377,9 +377,15 @@ impl Pending {
         self.state.push_log(e);
     }
 
-    /// Logs the answer and returns it.
+    /// Logs the answer and returns it; status 0 when the body was cut short by the client
+    /// going away (the answer then most likely goes nowhere).
     fn answer(&mut self, resp: Response<Body>) -> Response<Body> {
-        self.log(resp.status().as_u16());
+        let status = if self.body.client_gone {
+            0
+        } else {
+            resp.status().as_u16()
+        };
+        self.log(status);
         resp
     }
 }
