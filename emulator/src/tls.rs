@@ -45,3 +45,42 @@ pub fn server_config(
     };
     Ok(Arc::new(cfg))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../__test__/fixtures/tls")
+            .join(name)
+    }
+
+    #[test]
+    fn loads_the_test_certificate() {
+        let cfg = server_config(&fixture("server.pem"), &fixture("server.key"), false)
+            .expect("server.pem/server.key");
+        assert_eq!(
+            cfg.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        let h1 = server_config(&fixture("server.pem"), &fixture("server.key"), true)
+            .expect("server.pem/server.key");
+        assert_eq!(h1.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn refuses_bad_files() {
+        let e = server_config(&fixture("server.pem"), &fixture("wrong-name.key"), false)
+            .expect_err("mismatched key");
+        assert!(e.contains("cannot be used together"), "{e}");
+        let e = server_config(&fixture("server.pem"), &fixture("missing.key"), false)
+            .expect_err("missing key");
+        assert!(e.starts_with("--tls-key "), "{e}");
+        // A key file is not a certificate.
+        let e = server_config(&fixture("server.key"), &fixture("server.key"), false)
+            .expect_err("no certificate");
+        assert!(e.contains("no PEM CERTIFICATE"), "{e}");
+    }
+}
