@@ -154,7 +154,10 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
     await sleep(800)
     assert.equal(calls, callsAtRejection, 'no progress call after the rejection')
     const recorded = checkpoint!.doneParts.map((p) => p.number).sort((a, b) => a - b)
-    assert.deepEqual(recorded, [1, 3], 'the parts in flight were recorded, no new part was started')
+    // Part 1 is always in flight when part 2 fails (it is taken first); part 3 is too unless its worker had
+    // not taken it yet. Either way the slow parts were waited for and recorded, and nothing new started.
+    assert.ok(recorded.includes(1), `part 1 settled and was recorded: ${recorded}`)
+    assert.ok(recorded.every((n) => n === 1 || n === 3), `no part after the failure was started: ${recorded}`)
     const listed = await turbo(emu).listParts(key, checkpoint!.uploadId)
     assert.deepEqual(
       listed.parts.map((p) => Number(p.PartNumber)),
