@@ -82,7 +82,8 @@ function render(results) {
     const y0 = top + Math.floor(i / 2) * (panelH + gap)
     const shown = contenders.filter((k) => !(p.skip || []).includes(k))
     const values = cases.flatMap((c) => shown.map((k) => c.medians[k]?.[p.metric])).filter((v) => typeof v === 'number')
-    const max = niceMax(Math.max(0, ...values))
+    // Leave room for the 10 ms target line (and its label) in the event-loop panel.
+    const max = niceMax(Math.max(p.metric === 'eldP99Ms' ? 11 : 0, ...values))
     const barW = panelW - labelW - 50
     out.push(`<text x="${x0}" y="${y0 + 14}" font-size="13" font-weight="bold">${esc(p.title)}</text>`)
     let y = y0 + panelTitleH
