@@ -35,7 +35,7 @@ mkdir -p "$OUT"
 EMU_PID=""
 cleanup() {
   [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null || true
-  rm -f "$WORK/data.bin"
+  rm -f "$WORK/data.bin" "$WORK/oss-turbo.node"
 }
 trap cleanup EXIT
 
