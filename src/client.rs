@@ -60,6 +60,18 @@ impl CallOptions {
     }
 }
 
+/// One part to upload: bytes `[start, end)` of `source` as part `number` of the upload `upload_id`.
+#[derive(Clone, Copy)]
+pub struct PartRequest<'a> {
+    pub key: &'a str,
+    pub upload_id: &'a str,
+    pub number: u32,
+    pub source: &'a Source,
+    pub start: u64,
+    pub end: u64,
+    pub opts: &'a CallOptions,
+}
+
 /// What UploadPart returned, with the part's CRC-64 as computed while it was sent.
 #[derive(Debug, Clone)]
 pub struct PartOutcome {
@@ -150,49 +162,32 @@ impl Client {
         Ok((init, res))
     }
 
-    /// Uploads bytes `[start, end)` of `source` as part `number`, and checks the server's CRC-64 of it.
-    /// The bytes handed to the socket are added to `sent` (and taken back out if an attempt fails); each
-    /// retry reads the bytes from the source again.
-    #[allow(clippy::too_many_arguments)]
+    /// Uploads one part and checks the server's CRC-64 of it. The bytes handed to the socket are added to
+    /// `sent` (and taken back out if an attempt fails); each retry reads the bytes from the source again.
     pub async fn upload_part(
         &self,
-        key: &str,
-        upload_id: &str,
-        number: u32,
-        source: &Source,
-        start: u64,
-        end: u64,
-        opts: &CallOptions,
+        part: &PartRequest<'_>,
         sent: Option<Arc<AtomicU64>>,
     ) -> Result<PartOutcome, Error> {
         self.http
-            .retrying(|| {
-                self.upload_part_once(
-                    key,
-                    upload_id,
-                    number,
-                    source,
-                    start,
-                    end,
-                    opts,
-                    sent.clone(),
-                )
-            })
+            .retrying(|| self.upload_part_once(part, sent.clone()))
             .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn upload_part_once(
         &self,
-        key: &str,
-        upload_id: &str,
-        number: u32,
-        source: &Source,
-        start: u64,
-        end: u64,
-        opts: &CallOptions,
+        part: &PartRequest<'_>,
         sent: Option<Arc<AtomicU64>>,
     ) -> Result<PartOutcome, Error> {
+        let PartRequest {
+            key,
+            upload_id,
+            number,
+            source,
+            start,
+            end,
+            opts,
+        } = *part;
         let (body, hash) = source.body(start, end, sent);
         let mut req = Request::new(Method::PUT, Some(key), &[200])
             .query("partNumber", number.to_string())

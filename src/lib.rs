@@ -551,9 +551,16 @@ impl NativeClient {
                     )));
                 }
                 let opts = call_options(options)?;
-                let out = client
-                    .upload_part(&key, &upload_id, part_no, &source, start, end, &opts, None)
-                    .await?;
+                let request = client::PartRequest {
+                    key: &key,
+                    upload_id: &upload_id,
+                    number: part_no,
+                    source: &source,
+                    start,
+                    end,
+                    opts: &opts,
+                };
+                let out = client.upload_part(&request, None).await?;
                 Ok(OutcomeJs {
                     name: Some(name.clone()),
                     etag: Some(out.etag),

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{self, CheckpointFile, DonePart, Identity};
 use super::plan::{self, MIN_PART_SIZE};
-use crate::client::{CallOptions, CancelFlag, Client};
+use crate::client::{CallOptions, CancelFlag, Client, PartRequest};
 use crate::debug;
 use crate::error::Error;
 use crate::http::Response;
@@ -604,16 +604,16 @@ impl PartJob {
                 return;
             };
             let part = plan::part(self.file_size, self.part_size, number);
-            let attempt = self.client.upload_part(
-                &self.key,
-                &self.upload_id,
+            let request = PartRequest {
+                key: &self.key,
+                upload_id: &self.upload_id,
                 number,
-                &self.source,
-                part.start,
-                part.end,
-                &self.opts,
-                Some(self.sent.clone()),
-            );
+                source: &self.source,
+                start: part.start,
+                end: part.end,
+                opts: &self.opts,
+            };
+            let attempt = self.client.upload_part(&request, Some(self.sent.clone()));
             let result = tokio::select! {
                 r = attempt => r,
                 _ = self.client.cancel.cancelled() => Err(Error::Cancelled),
