@@ -256,18 +256,8 @@ impl Client {
         query: Vec<(String, String)>,
         opts: &CallOptions,
     ) -> Result<(serde_json::Value, Response), Error> {
-        self.require_bucket()?;
-        let res = self
-            .http
-            .call(|| {
-                let mut req =
-                    Request::new(Method::GET, Some(key), &[200]).query("uploadId", upload_id);
-                req.query.extend(query.iter().cloned());
-                opts.apply(&mut req);
-                req
-            })
-            .await?;
-        Ok((parse_json(&res)?, res))
+        self.list(Some(key), ("uploadId", upload_id), query, opts)
+            .await
     }
 
     pub async fn list_uploads(
@@ -275,11 +265,22 @@ impl Client {
         query: Vec<(String, String)>,
         opts: &CallOptions,
     ) -> Result<(serde_json::Value, Response), Error> {
+        self.list(None, ("uploads", ""), query, opts).await
+    }
+
+    /// A GET of a listing sub-resource, its XML body in xml2js's JSON shape.
+    async fn list(
+        &self,
+        key: Option<&str>,
+        (sub, value): (&str, &str),
+        query: Vec<(String, String)>,
+        opts: &CallOptions,
+    ) -> Result<(serde_json::Value, Response), Error> {
         self.require_bucket()?;
         let res = self
             .http
             .call(|| {
-                let mut req = Request::new(Method::GET, None, &[200]).query("uploads", "");
+                let mut req = Request::new(Method::GET, key, &[200]).query(sub, value);
                 req.query.extend(query.iter().cloned());
                 opts.apply(&mut req);
                 req
