@@ -18,8 +18,9 @@ class OSS {
     this._native = new NativeClient(nativeOptions(options))
     // Keep ali-oss's readable `client.options`, with the secrets hidden from logs and JSON.
     this.options = { ...options }
+    // Non-enumerable even when absent now, so a refreshed secret or token never becomes enumerable.
     for (const key of SECRET_KEYS) {
-      if (key in this.options) Object.defineProperty(this.options, key, { enumerable: false, writable: true })
+      Object.defineProperty(this.options, key, { value: this.options[key], enumerable: false, writable: true })
     }
     this.options.bucket = this._native.bucket() ?? null
     if (typeof options.refreshSTSToken === 'function') {
