@@ -126,6 +126,7 @@ impl FileSource {
 
     /// Reads as much of `buf` as the page cache holds right now, without waiting for the disk
     /// (`preadv2` with `RWF_NOWAIT`); 0 when nothing is cached or the kernel does not support it.
+    #[cfg(target_os = "linux")]
     fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> usize {
         use std::os::fd::AsRawFd;
         let Ok(off) = libc::off_t::try_from(offset) else {
@@ -139,6 +140,12 @@ impl FileSource {
         // mutably for the whole call; the descriptor stays open because `self.file` is borrowed.
         let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
         usize::try_from(n).unwrap_or(0)
+    }
+
+    /// Elsewhere every read goes to a blocking thread.
+    #[cfg(not(target_os = "linux"))]
+    fn read_cached_at(&self, _buf: &mut [u8], _offset: u64) -> usize {
+        0
     }
 }
 
