@@ -55,7 +55,9 @@ async function main() {
     // The whole process so far (start-up included), for the harness's count of other processes' CPU.
     cpuProcessTotal: (total.user + total.system) / 1e6,
     cpuMainThread: main0 == null || main1 == null ? null : main1 - main0,
-    maxRssKiB: ru.maxRSS,
+    // VmHWM is this process's own peak; getrusage's maxRSS may carry the parent's peak across spawn on Linux.
+    maxRssKiB: ownPeakRssKiB() ?? ru.maxRSS,
+    rusageMaxRssKiB: ru.maxRSS,
     baselineRssKiB: Math.round(rssBefore / 1024),
     // Counters of the upload alone (differences of process.resourceUsage()).
     minorPageFaults: ru.minorPageFault - ru0.minorPageFault,
@@ -128,3 +130,12 @@ main().then(
     process.exit(1)
   },
 )
+
+function ownPeakRssKiB() {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))
+    return m ? Number(m[1]) : null
+  } catch {
+    return null
+  }
+}
