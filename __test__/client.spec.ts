@@ -219,6 +219,23 @@ describe('errors shaped like ali-oss', () => {
     assert.equal(errs.turbo.message, errs.ali.message)
   })
 
+  it('network errors: a refused connection (-1) and a response timeout', async () => {
+    const closed = { ...emu, endpoint: 'http://127.0.0.1:1' }
+    const refused: Record<string, any> = {}
+    refused.ali = await rejection(ali(closed, { retryMax: 0 }).multipartUpload('net', makeData(200 * KB)))
+    refused.turbo = await rejection(turbo(closed, { retryMax: 0 }).multipartUpload('net', makeData(200 * KB)))
+    for (const f of ['name', 'code', 'status']) assert.equal(refused.turbo[f], refused.ali[f], f)
+    assert.equal(refused.turbo.status, -1)
+    await emu.addFault({ api: 'InitiateMultipartUpload', key: 'slow-init', times: 2, action: { type: 'delay', ms: 2000 } })
+    const slow: Record<string, any> = {}
+    slow.ali = await rejection(ali(emu, { retryMax: 0, timeout: 300 }).multipartUpload('slow-init', makeData(200 * KB)))
+    slow.turbo = await rejection(turbo(emu, { retryMax: 0, timeout: 300 }).multipartUpload('slow-init', makeData(200 * KB)))
+    assert.equal(slow.turbo.name, slow.ali.name)
+    assert.equal(slow.turbo.name, 'ResponseTimeoutError')
+    assert.equal(slow.turbo.status, -2, 'oss-turbo also sets the status ali-oss documents for timeouts')
+    assert.match(slow.turbo.message, /^Response timeout for 300ms, please increase the timeout/)
+  })
+
   it('constructor validation', () => {
     const messages = (make: () => unknown) => {
       try {

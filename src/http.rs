@@ -243,7 +243,7 @@ impl Http {
         let resp = match builder.send().await {
             Ok(resp) => resp,
             Err(e) => {
-                let err = network_error(&e, &req.method, &target.url);
+                let err = network_error(&e, &req.method, &target.url, timeout);
                 debug!(
                     "{} {} failed after {} ms: {err}",
                     req.method,
@@ -267,7 +267,7 @@ impl Http {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| network_error(&e, &req.method, &target.url))?;
+            .map_err(|e| network_error(&e, &req.method, &target.url, timeout))?;
         let response = Response {
             status: status.as_u16(),
             status_text: status.canonical_reason().unwrap_or("").to_string(),
@@ -366,7 +366,7 @@ fn backoff(try_index: u32) -> Duration {
     Duration::from_millis((base as i64 + jitter).max(10) as u64)
 }
 
-fn network_error(e: &reqwest::Error, method: &Method, url: &str) -> Error {
+fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -389,8 +389,21 @@ fn network_error(e: &reqwest::Error, method: &Method, url: &str) -> Error {
         NetworkKind::Request | NetworkKind::Tls => -1,
         _ => -2,
     };
-    if kind == NetworkKind::Tls {
-        detail = format!("the server's TLS certificate was refused ({detail}); give its CA in options.ca if it is private");
+    match kind {
+        NetworkKind::Tls => {
+            detail = format!("the server's TLS certificate was refused ({detail}); give its CA in options.ca if it is private");
+        }
+        // ali-oss's wording, with what timed out.
+        NetworkKind::ResponseTimeout => {
+            detail = format!(
+                "Response timeout for {}ms, please increase the timeout ({detail})",
+                timeout.as_millis()
+            );
+        }
+        NetworkKind::ConnectTimeout => {
+            detail = format!("Connect timeout ({detail})");
+        }
+        NetworkKind::Request => {}
     }
     Error::Network {
         kind,
