@@ -60,7 +60,8 @@ impl CallOptions {
     }
 }
 
-/// One part to upload: bytes `[start, end)` of `source` as part `number` of the upload `upload_id`.
+/// One part to upload: bytes `[start, end)` of `source` as part `number` of the upload `upload_id`;
+/// `opts` are part options (see [`CallOptions::for_parts`]).
 #[derive(Clone, Copy)]
 pub struct PartRequest<'a> {
     pub key: &'a str,
@@ -192,7 +193,7 @@ impl Client {
         let mut req = Request::new(Method::PUT, Some(key), &[200])
             .query("partNumber", number.to_string())
             .query("uploadId", upload_id);
-        opts.for_parts().apply(&mut req);
+        opts.apply(&mut req);
         req.body = Body::Stream {
             body,
             len: end - start,
@@ -216,20 +217,24 @@ impl Client {
         parts: &[(u32, String)],
         opts: &CallOptions,
     ) -> Result<Response, Error> {
-        let mut sorted: Vec<(u32, &str)> = parts.iter().map(|(n, e)| (*n, e.as_str())).collect();
-        sorted.sort_by_key(|(n, _)| *n);
-        sorted.dedup_by_key(|(n, _)| *n);
-        let body = xml::complete_body(&sorted);
-        let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploadId", upload_id);
-        opts.for_parts().apply(&mut req);
-        req.headers
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
-        req.headers.insert(
-            HeaderName::from_static("content-md5"),
-            content_md5(body.as_bytes()),
-        );
-        req.body = Body::Bytes(Bytes::from(body));
-        self.http.send(req).await
+        // complete_body sorts the parts and drops repeated numbers, as ali-oss does.
+        let listed: Vec<(u32, &str)> = parts.iter().map(|(n, e)| (*n, e.as_str())).collect();
+        let body = Bytes::from(xml::complete_body(&listed));
+        let md5 = content_md5(&body);
+        let opts = opts.for_parts();
+        self.http
+            .call(|| {
+                let mut req =
+                    Request::new(Method::POST, Some(key), &[200]).query("uploadId", upload_id);
+                opts.apply(&mut req);
+                req.headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+                req.headers
+                    .insert(HeaderName::from_static("content-md5"), md5.clone());
+                req.body = Body::Bytes(body.clone());
+                req
+            })
+            .await
     }
 
     pub async fn abort(

@@ -291,13 +291,17 @@ impl EventJs {
     }
 }
 
-fn timeout(v: Option<Either<f64, String>>) -> Result<Option<Duration>, Error> {
-    let Some(v) = v else { return Ok(None) };
-    let value = match v {
+/// A JS timeout (ms or a string like `'2m'`) as the core takes it.
+fn timeout_value(v: Either<f64, String>) -> TimeoutValue {
+    match v {
         Either::A(ms) => TimeoutValue::Ms(ms),
         Either::B(text) => TimeoutValue::Text(text),
-    };
-    let ms = config::parse_timeout(&value).map_err(|e| Error::invalid(e.0))?;
+    }
+}
+
+fn timeout(v: Option<Either<f64, String>>) -> Result<Option<Duration>, Error> {
+    let Some(v) = v else { return Ok(None) };
+    let ms = config::parse_timeout(&timeout_value(v)).map_err(|e| Error::invalid(e.0))?;
     Ok(Some(Duration::from_millis(ms)))
 }
 
@@ -362,11 +366,7 @@ pub struct NativeClient {
 impl NativeClient {
     #[napi(constructor)]
     pub fn new(o: ClientOptionsJs) -> napi::Result<Self> {
-        let timeout = match o.timeout {
-            None => None,
-            Some(Either::A(ms)) => Some(TimeoutValue::Ms(ms)),
-            Some(Either::B(s)) => Some(TimeoutValue::Text(s)),
-        };
+        let timeout = o.timeout.map(timeout_value);
         let options = ClientOptions {
             region: o.region,
             endpoint: o.endpoint,
@@ -550,7 +550,7 @@ impl NativeClient {
                         source.len()
                     )));
                 }
-                let opts = call_options(options)?;
+                let opts = call_options(options)?.for_parts();
                 let request = client::PartRequest {
                     key: &key,
                     upload_id: &upload_id,

@@ -395,15 +395,16 @@ async fn server_parts(
         a.trim_matches('"')
             .eq_ignore_ascii_case(b.trim_matches('"'))
     };
-    let kept: Vec<(u32, String)> = dedupe(&r.done)
+    let listed = dedupe(&r.done);
+    let listed_count = listed.len();
+    let kept: Vec<(u32, String)> = listed
         .into_iter()
         .filter(|(n, etag)| on_server.get(n).is_some_and(|s| same(s, etag)))
         .collect();
-    if kept.len() < dedupe(&r.done).len() {
+    if kept.len() < listed_count {
         debug!(
-            "resume: the server holds {} of the {} parts the checkpoint lists; the others are uploaded again",
-            kept.len(),
-            dedupe(&r.done).len()
+            "resume: the server holds {} of the {listed_count} parts the checkpoint lists; the others are uploaded again",
+            kept.len()
         );
     }
     Ok(kept)
