@@ -125,6 +125,14 @@ describe('faults the upload rides out (default retries)', () => {
     assert.equal(log.length, 1, 'one request, not retried')
   })
 
+  it('a 503 at Complete is retried like any other request', async () => {
+    const data = makeData(PART * 2)
+    await emu.addFault({ api: 'CompleteMultipartUpload', key: 'complete-503', action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await upload(turbo(emu), 'complete-503', data)
+    assert.equal(await stored('complete-503'), sha256(data))
+    assert.deepEqual((await attempts('complete-503', 'CompleteMultipartUpload')).get(0), [503, 200])
+  })
+
   it('InvalidPart at Complete is reported, not retried', async () => {
     await emu.addFault({ api: 'CompleteMultipartUpload', key: 'bad-complete', action: { type: 'error', status: 400, code: 'InvalidPart' } })
     const err = await rejection(turbo(emu).multipartUpload('bad-complete', makeData(PART * 2), { partSize: PART }))
