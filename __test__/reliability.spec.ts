@@ -314,9 +314,10 @@ describe('byte-level progress', () => {
 
 describe('STS credentials', () => {
   it('a token nearing expiry is refreshed once while concurrent parts wait', async () => {
-    // token-1 dies 400 ms from now; the client refreshes every 200 ms. A part signed with token-1 after
-    // its death would get 403 SecurityTokenExpired.
-    await emu.addCredentials({ accessKeyId: 'sts-1', accessKeySecret: 'sts-secret-1', securityToken: 'token-1', expiresInMs: 400 })
+    // token-1 dies 1 s from now, while the upload (8 rounds of 120 ms parts) is still running; the client
+    // refreshes every 200 ms. A part signed with token-1 after its death would get 403 SecurityTokenExpired.
+    // (The margin is generous so that a loaded machine delaying the refresh callback cannot fail the test.)
+    await emu.addCredentials({ accessKeyId: 'sts-1', accessKeySecret: 'sts-secret-1', securityToken: 'token-1', expiresInMs: 1000 })
     await emu.addCredentials({ accessKeyId: 'sts-2', accessKeySecret: 'sts-secret-2', securityToken: 'token-2', expiresInMs: 60_000 })
     let refreshes = 0
     let running = 0
@@ -335,7 +336,7 @@ describe('STS credentials', () => {
         return { accessKeyId: 'sts-2', accessKeySecret: 'sts-secret-2', stsToken: 'token-2' }
       },
     })
-    const data = makeData(PART * 16)
+    const data = makeData(PART * 32)
     await emu.addFault({ api: 'UploadPart', key: 'sts', times: 0, action: { type: 'delay', ms: 120 } })
     await upload(client, 'sts', data, { parallel: 4 })
     assert.equal(await stored('sts'), sha256(data))
@@ -345,7 +346,7 @@ describe('STS credentials', () => {
     assert.ok(!shown.includes('sts-secret') && !shown.includes('token-'), 'refreshed secrets stay out of client.options in JSON')
     assert.equal((client.options as { stsToken?: string }).stsToken, 'token-2')
     const statuses = (await emu.log()).filter((e) => e.key === 'sts').map((e) => e.status)
-    assert.ok(statuses.length >= 18)
+    assert.ok(statuses.length >= 34)
     assert.ok(statuses.every((st) => st === 200), `no request was refused: ${statuses.join(',')}`)
   })
 })

@@ -15,6 +15,7 @@ use http::Method;
 use crate::config::ClientConfig;
 use crate::debug;
 use crate::error::{Error, NetworkKind, ServerError};
+use crate::retry::{self, Backoff, Idempotency, RetryConfig};
 use crate::sign::{self, Credentials, SignParams};
 
 /// The body of a request.
@@ -325,45 +326,37 @@ impl Http {
         self.retrying(|| self.send(build())).await
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up.
-    /// Only errors that could succeed on a second try are retried, with exponential backoff and jitter.
-    pub async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, Error>
+    /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up, with the
+    /// policy of [`crate::retry`]; a `RequestTimeTooSkewed` answer corrects the clock once and is retried
+    /// at once without using up a retry.
+    pub async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
     {
-        let mut tries = 0u32;
+        let config = RetryConfig::with_max_retries(self.config.retry_max);
+        let mut backoff = Backoff::new(config.backoff);
         let mut clock_fixed = false;
-        loop {
-            match attempt().await {
-                Ok(v) => return Ok(v),
-                // A skewed clock is fixed once, without using up a retry.
-                Err(e) if !clock_fixed && self.correct_clock(&e) => clock_fixed = true,
-                Err(e) if e.is_retryable() && tries < self.config.retry_max => {
-                    let wait = backoff(tries);
-                    tries += 1;
-                    debug!(
-                        "retry {tries}/{} in {} ms after: {e}",
-                        self.config.retry_max,
-                        wait.as_millis()
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        retry::retry(
+            &config,
+            &mut backoff,
+            Idempotency::Idempotent,
+            |e| {
+                let fixed = !clock_fixed && self.correct_clock(e);
+                clock_fixed |= fixed;
+                fixed
+            },
+            |n, wait, e| {
+                debug!(
+                    "retry {n}/{} in {} ms after: {e}",
+                    config.max_retries,
+                    wait.as_millis()
+                )
+            },
+            attempt,
+        )
+        .await
     }
-}
-
-/// 200 ms doubled per try, capped at 10 s, with ±50 % jitter.
-fn backoff(try_index: u32) -> Duration {
-    let base = 200u64.saturating_mul(1 << try_index.min(6)).min(10_000);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = (u64::from(nanos) % (base + 1)) as i64 - (base / 2) as i64;
-    Duration::from_millis((base as i64 + jitter).max(10) as u64)
 }
 
 fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {
@@ -515,12 +508,5 @@ mod tests {
             (info.name.as_str(), info.request_id.as_deref()),
             ("NoSuchKeyError", Some("R2"))
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(0) <= Duration::from_millis(300));
-        assert!(backoff(3) >= Duration::from_millis(800));
-        assert!(backoff(30) <= Duration::from_millis(15_000));
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod log;
 pub mod multipart;
+pub mod retry;
 pub mod sign;
 pub mod source;
 pub mod xml;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::http_util::{builder, file_body, finish, json_response, Body, BodyReader};
-use crate::server::Conn;
+use crate::request::Conn;
 use crate::state::{Credential, FaultRuleSpec, State};
 use crate::util::{percent_decode, request_id};
 

@@ -10,6 +10,7 @@ mod crc;
 mod error;
 mod http_util;
 mod ops;
+mod request;
 mod server;
 mod state;
 mod store;

@@ -12,7 +12,7 @@ use crate::callback;
 use crate::crc::{crc64_concat, Crc64};
 use crate::error::OssError;
 use crate::http_util::{builder, empty, file_body, finish, full, Body, BodyReader};
-use crate::server::Req;
+use crate::request::Req;
 use crate::store::{valid_bucket_name, ObjHeaders, Object, Part, Upload};
 use crate::util::{http_date, iso8601, upload_id, uri_encode};
 use crate::xml::{parse_complete, XmlWriter};

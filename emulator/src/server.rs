@@ -11,11 +11,11 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 
 use crate::auth::{self, SignedRequest};
 use crate::error::OssError;
 use crate::http_util::{error_response, set_header, Body, BodyReader};
+use crate::request::{host_id, Conn, Req, Route};
 use crate::state::{FaultAction, FaultTarget, LogEntry, State};
 use crate::util::{percent_decode, request_id};
 use crate::{control, ops};
@@ -23,19 +23,6 @@ use crate::{control, ops};
 /// Bytes drained from a request body whose request failed, before giving up and
 /// letting the connection close.
 const DRAIN_CAP: u64 = 256 << 20;
-
-/// Per-connection context.
-pub struct Conn {
-    pub peer: SocketAddr,
-    kill: Notify,
-}
-
-impl Conn {
-    /// Drops the connection abortively (RST) as soon as the handler yields.
-    pub fn kill(&self) {
-        self.kill.notify_one();
-    }
-}
 
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -118,10 +105,7 @@ async fn serve_connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(Conn {
-        peer,
-        kill: Notify::new(),
-    });
+    let conn = Arc::new(Conn::new(peer));
     let c2 = conn.clone();
     let svc = service_fn(move |req: Request<Incoming>| {
         let state = state.clone();
@@ -131,7 +115,7 @@ async fn serve_connection<I>(
     let mut served = Box::pin(builder.serve_connection(TokioIo::new(io), svc));
     tokio::select! {
         _ = served.as_mut() => {}
-        _ = conn.kill.notified() => {
+        _ = conn.killed() => {
             if let Some(d) = &dup {
                 let _ = d.set_linger(Some(Duration::ZERO));
             }
@@ -139,14 +123,6 @@ async fn serve_connection<I>(
     }
     drop(served);
     drop(dup);
-}
-
-/// Where a request is addressed.
-#[derive(Debug, PartialEq)]
-pub struct Route {
-    pub bucket: Option<String>,
-    pub key: Option<String>,
-    pub virtual_hosted: bool,
 }
 
 fn host_without_port(host: &str) -> &str {
@@ -273,62 +249,6 @@ pub fn api_of(method: &Method, r: &Route, q: &[(String, String)]) -> Option<&'st
             Method::POST if sub("uploadId") => Some("CompleteMultipartUpload"),
             _ => None,
         },
-    }
-}
-
-/// Everything an OSS operation handler needs about its request.
-pub struct Req {
-    pub state: Arc<State>,
-    pub id: String,
-    pub host: String,
-    pub method: Method,
-    pub headers: HeaderMap,
-    pub query: Vec<(String, String)>,
-    pub route: Route,
-    pub api: &'static str,
-}
-
-impl Req {
-    pub fn q(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    pub fn bucket(&self) -> &str {
-        self.route.bucket.as_deref().unwrap_or("")
-    }
-    pub fn key(&self) -> &str {
-        self.route.key.as_deref().unwrap_or("")
-    }
-    pub fn host_id(&self) -> String {
-        host_id(
-            &self.host,
-            self.route.bucket.as_deref(),
-            &self.state.config.region,
-        )
-    }
-    pub fn error(&self, e: &OssError) -> Response<Body> {
-        error_response(
-            e,
-            &self.id,
-            &self.host_id(),
-            self.state.now(),
-            self.method == Method::HEAD,
-        )
-    }
-}
-
-fn host_id(host: &str, bucket: Option<&str>, region: &str) -> String {
-    if !host.is_empty() {
-        return host.to_string();
-    }
-    match bucket {
-        Some(b) => format!("{b}.oss-{region}.aliyuncs.com"),
-        None => format!("oss-{region}.aliyuncs.com"),
     }
 }
 

@@ -3,19 +3,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::CredInfo;
 use crate::store::Store;
-
-/// Locks a mutex, ignoring poisoning (a panicking holder cannot corrupt these maps in a
-/// way that matters to an emulator, and requests must never panic in turn).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use crate::util::lock;
 
 pub struct Config {
     pub region: String,

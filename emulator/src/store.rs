@@ -10,7 +10,7 @@ use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::OssError;
-use crate::state::lock;
+use crate::util::lock;
 use crate::util::unique_name;
 
 /// Headers stored at Initiate/Put and echoed on HEAD/GET.

@@ -206,6 +206,12 @@ pub fn parse_query(q: &str) -> Option<Vec<(String, String)>> {
     Some(v)
 }
 
+/// Locks a mutex, ignoring poisoning (a panicking holder cannot corrupt these maps in a
+/// way that matters to an emulator, and requests must never panic in turn).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
