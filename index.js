@@ -23,7 +23,7 @@ function OSS(options, ctx) {
   if (!(this instanceof OSS)) return new OSS(options, ctx)
   AliOSS.call(this, options, ctx)
   hideSecrets(this.options)
-  if (binding) attachNative(this, binding.NativeClient)
+  if (binding) attachNative(this, binding.NativeClient, options)
 }
 util.inherits(OSS, AliOSS)
 // ali-oss's statics (initOptions, STS, ClusterClient, ImageClient): copied, and inherited for later additions.

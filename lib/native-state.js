@@ -17,10 +17,10 @@ function hideSecrets(options) {
   }
 }
 
-function attachNative(client, NativeClient) {
+function attachNative(client, NativeClient, given) {
   const o = client.options
   const state = {
-    native: new NativeClient(nativeOptions(o)),
+    native: new NativeClient(nativeOptions(o, given || {})),
     bucket: o.bucket || null,
     accessKeyId: o.accessKeyId,
     accessKeySecret: o.accessKeySecret,
@@ -61,8 +61,9 @@ function syncNative(client) {
 }
 
 // ali-oss's normalised options → the native client's. `endpoint` is a parsed URL there; the native side
-// takes its origin.
-function nativeOptions(o) {
+// takes its origin. `retryMax` comes from what the app gave: ali-oss's default is 0 (no retry), oss-turbo's
+// is 3 (README: a deliberate improvement), so only an explicit value is passed on.
+function nativeOptions(o, given) {
   const ep = o.endpoint
   return {
     region: o.region == null ? undefined : String(o.region),
@@ -77,7 +78,7 @@ function nativeOptions(o) {
     sldEnable: o.sldEnable == null ? undefined : !!o.sldEnable,
     timeout: o.timeout || undefined,
     authorizationV4: o.authorizationV4 == null ? undefined : !!o.authorizationV4,
-    retryMax: typeof o.retryMax === 'number' ? o.retryMax : undefined,
+    retryMax: typeof given.retryMax === 'number' ? given.retryMax : undefined,
     // 0 is meaningful: refresh before every request, as ali-oss does.
     refreshStsTokenInterval:
       typeof o.refreshSTSTokenInterval === 'number' && o.refreshSTSTokenInterval >= 0 ? o.refreshSTSTokenInterval : undefined,
