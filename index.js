@@ -334,7 +334,15 @@ class Accelerated {
     } catch (err) {
       // A HEAD answer has no body: ali-oss names the error from the status alone, and adds `host`.
       if (err instanceof Error && err.status > 0) {
-        if (err.status === 404) Object.assign(err, { name: 'NoSuchKeyError', code: 'NoSuchKey', message: 'Object not exists' })
+        if (err.status === 404 || err.status === 412) {
+          const [name, code, message] =
+            err.status === 404
+              ? ['NoSuchKeyError', 'NoSuchKey', 'Object not exists']
+              : ['PreconditionFailedError', 'PreconditionFailed', 'Pre condition failed']
+          Object.assign(err, { name, code, message })
+          delete err.hostId
+          delete err.ecCode
+        }
         err.host = ''
       }
       throw err

@@ -384,7 +384,7 @@ describe('bad input: a clear error and nothing sent', () => {
     await noRequests()
   })
 
-  it('an empty key; a key over 1023 bytes is the server's to refuse, as with ali-oss', async () => {
+  it('an empty key; a key over 1023 bytes is refused by the server, as with ali-oss', async () => {
     const data = makeData(PART * 2)
     assert.match((await rejection(turbo(emu).multipartUpload('', data))).message, /must not be empty/)
     await noRequests()
