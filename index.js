@@ -567,9 +567,11 @@ function callbackFailure(err, parallel) {
 
 if (!binding) {
   // No binary for this platform: oss-turbo is plain ali-oss, said once.
+  const why = String((loaded.error && loaded.error.message) || '')
+    .split('\n')[0]
+    .replace(/^oss-turbo: cannot load the native addon: /, '')
   process.emitWarning(
-    `oss-turbo: no native addon for ${platformId()}; uploads are not accelerated (plain ali-oss). ` +
-      String((loaded.error && loaded.error.message) || '').split('\n')[0],
+    `oss-turbo: no native addon for ${platformId()}, uploads are not accelerated (this is plain ali-oss): ${why}`,
     { code: 'OSS_TURBO_NO_BINARY' },
   )
 }
