@@ -72,8 +72,8 @@ describe('construction and statics', () => {
 
   it('works without new, and the client is an ali-oss client with normalised options', () => {
     const client = (OSS as any)(clientOptions(emu, { timeout: '2m' }))
-    assert.ok(client instanceof OSS)
-    assert.ok(client instanceof AliOSS)
+    assert.equal(client instanceof OSS, true)
+    assert.equal(client instanceof AliOSS, true)
     const plain = ali(emu, { timeout: '2m' })
     assert.deepEqual(optionKeys(client.options), optionKeys(plain.options))
     assert.equal(client.options.timeout, 120000)
@@ -95,7 +95,7 @@ describe('construction and statics', () => {
     }
     util.inherits(Sub, OSS as any)
     const client = new (Sub as any)(clientOptions(emu))
-    assert.ok(client instanceof OSS && client instanceof AliOSS)
+    assert.equal(client instanceof OSS && client instanceof AliOSS, true)
     assert.equal(client.extra, 1)
     const data = makeData(150 * 1024)
     await client.multipartUpload('es5/a.bin', data, { partSize: 100 * 1024 })
