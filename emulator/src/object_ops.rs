@@ -81,7 +81,9 @@ fn copy_range(
         copied += n as u64;
     }
     if copied != len {
-        return Err(std::io::Error::other("the source object is shorter than its size"));
+        return Err(std::io::Error::other(
+            "the source object is shorter than its size",
+        ));
     }
     Ok((crc.finish(), md5.finalize().into()))
 }
@@ -260,7 +262,10 @@ pub async fn append_object(r: &Req, body: &mut BodyReader) -> Result<Response<Bo
         crc64_combine(old_crc, got.crc, got.size)
     };
     // The whole object's data: the old bytes, then the appended ones.
-    let data = match (existing.as_ref().and_then(|o| o.data.clone()), guard.disarm()) {
+    let data = match (
+        existing.as_ref().and_then(|o| o.data.clone()),
+        guard.disarm(),
+    ) {
         (Some(old), Some(new)) => {
             let whole = r.state.store.tmp_path();
             let joined = tokio::task::block_in_place(|| -> std::io::Result<Option<_>> {

@@ -9,10 +9,10 @@ use http::{Method, Response};
 use md5::{Digest, Md5};
 
 use crate::callback;
-use crate::object_ops;
 use crate::crc::{crc64_concat, Crc64};
 use crate::error::OssError;
 use crate::http_util::{builder, empty, file_body, finish, full, Body, BodyReader};
+use crate::object_ops;
 use crate::server::Req;
 use crate::store::{valid_bucket_name, ObjHeaders, Object, Part, Upload};
 use crate::util::{http_date, iso8601, upload_id, uri_encode};
