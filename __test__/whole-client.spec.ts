@@ -296,6 +296,21 @@ describe("ali-oss's own methods through oss-turbo's client", () => {
   })
 })
 
+describe("ali-oss's private helpers over the native building blocks", () => {
+  it('_resumeMultipart (ali-oss code: its _uploadPart, then the native completeMultipartUpload)', async () => {
+    const t = turbo(emu) as any
+    const data = makeData(250 * 1024)
+    const init = await t.initMultipartUpload('private/resume.bin')
+    const checkpoint = { file: data, name: 'private/resume.bin', fileSize: data.length, partSize: 100 * 1024, uploadId: init.uploadId, doneParts: [] as unknown[] }
+    const calls: number[] = []
+    const r = await t._resumeMultipart(checkpoint, { progress: async (p: number) => void calls.push(p) })
+    assert.equal(r.res.status, 200)
+    assert.equal(checkpoint.doneParts.length, 3)
+    assert.equal(calls[calls.length - 1], 1)
+    assert.ok((await emu.getObject('private/resume.bin'))!.equals(data))
+  })
+})
+
 describe('the native side follows the client state', () => {
   it('useBucket then multipartUpload, put and head go to the new bucket', async () => {
     const t = turbo(emu)
