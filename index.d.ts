@@ -1,5 +1,7 @@
-// Public types of oss-turbo: the ali-oss surface it reproduces for uploads.
+// Public types of oss-turbo: ali-oss's whole client (its types come from @types/ali-oss), with oss-turbo's
+// own, more precise types for the accelerated methods and its additions.
 /// <reference types="node" />
+import AliOSS = require('ali-oss')
 
 declare namespace OSS {
   interface Options {
@@ -223,11 +225,115 @@ declare namespace OSS {
     message: string
     partNum?: number
   }
+
+  // ali-oss's other types (from @types/ali-oss), under the same names: code typed against ali-oss compiles.
+  type STS = AliOSS.STS
+  const STS: typeof AliOSS.STS
+  type Credentials = AliOSS.Credentials
+  type STSOptions = AliOSS.STSOptions
+  type Bucket = AliOSS.Bucket
+  type StorageType = AliOSS.StorageType
+  type ACLType = AliOSS.ACLType
+  type HTTPMethods = AliOSS.HTTPMethods
+  type RedundancyType = AliOSS.RedundancyType
+  type RuleStatusType = AliOSS.RuleStatusType
+  type LifecycleRule = AliOSS.LifecycleRule
+  type CORSRule = AliOSS.CORSRule
+  type OwnerType = AliOSS.OwnerType
+  type ObjectMeta = AliOSS.ObjectMeta
+  type BucketPolicy = AliOSS.BucketPolicy
+  type ModifyData = AliOSS.ModifyData
+  type ObjectPart = AliOSS.ObjectPart
+  type Upload = AliOSS.Upload
+  type Channel = AliOSS.Channel
+  type ChannelHistory = AliOSS.ChannelHistory
+  type ListBucketsQueryType = AliOSS.ListBucketsQueryType
+  type PutBucketOptions = AliOSS.PutBucketOptions
+  type PutBucketWebsiteConfig = AliOSS.PutBucketWebsiteConfig
+  type ListObjectsQuery = AliOSS.ListObjectsQuery
+  type ListV2ObjectsQuery = AliOSS.ListV2ObjectsQuery
+  type ListObjectResult = AliOSS.ListObjectResult
+  type ListV2ObjectResult = AliOSS.ListV2ObjectResult
+  type PutStreamOptions = AliOSS.PutStreamOptions
+  type AppendObjectOptions = AliOSS.AppendObjectOptions
+  type AppendObjectResult = AliOSS.AppendObjectResult
+  type GetObjectOptions = AliOSS.GetObjectOptions
+  type GetObjectResult = AliOSS.GetObjectResult
+  type GetStreamOptions = AliOSS.GetStreamOptions
+  type GetStreamResult = AliOSS.GetStreamResult
+  type CopyObjectOptions = AliOSS.CopyObjectOptions
+  type CopyAndPutMetaResult = AliOSS.CopyAndPutMetaResult
+  type DeleteResult = AliOSS.DeleteResult
+  type DeleteMultiOptions = AliOSS.DeleteMultiOptions
+  type DeleteMultiResult = AliOSS.DeleteMultiResult
+  type ResponseHeaderType = AliOSS.ResponseHeaderType
+  type SignatureUrlOptions = AliOSS.SignatureUrlOptions
+  type GetACLResult = AliOSS.GetACLResult
+  type MultipartUploadCopyResult = AliOSS.MultipartUploadCopyResult
+  type MultipartUploadCopySourceData = AliOSS.MultipartUploadCopySourceData
+  type PutSymlinkOptions = AliOSS.PutSymlinkOptions
+  type PutChannelConf = AliOSS.PutChannelConf
+  type PutChannelResult = AliOSS.PutChannelResult
+  type GetChannelResult = AliOSS.GetChannelResult
+  type ListChannelsQuery = AliOSS.ListChannelsQuery
+  type ListChannelsResult = AliOSS.ListChannelsResult
+  type ChannelHistoryResult = AliOSS.ChannelHistoryResult
+  type GetRtmpUrlOptions = AliOSS.GetRtmpUrlOptions
+  type GetBucketPolicyResult = AliOSS.GetBucketPolicyResult
+  type PostObjectParams = AliOSS.PostObjectParams
+  type ClusterType = AliOSS.ClusterType
+  type ClusterOptions = AliOSS.ClusterOptions
+  type ClusterClient = AliOSS.ClusterClient
+  const ClusterClient: typeof AliOSS.ClusterClient
+  type ImageClientOptions = AliOSS.ImageClientOptions
+  type ImageGetOptions = AliOSS.ImageGetOptions
+  type StyleData = AliOSS.StyleData
+  type ImageClient = AliOSS.ImageClient
+  const ImageClient: typeof AliOSS.ImageClient
 }
+
+/** The accelerated methods and oss-turbo's typed options: everything else is ali-oss's own (see below). */
+type Accelerated =
+  | 'options'
+  | 'multipartUpload'
+  | 'initMultipartUpload'
+  | 'uploadPart'
+  | 'completeMultipartUpload'
+  | 'abortMultipartUpload'
+  | 'listParts'
+  | 'listUploads'
+  | 'put'
+  | 'head'
+  | 'cancel'
+  | 'isCancel'
+  | 'resetCancelFlag'
+
+/** Every other method of ali-oss's client (get, list, copy, signatureUrl, …), with @types/ali-oss's types. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+interface OSS extends Omit<AliOSS, Accelerated> {}
 
 declare class OSS {
   constructor(options: OSS.Options)
-  options: Omit<OSS.Options, 'accessKeySecret'> & { bucket: string | null; accessKeySecret?: string }
+  /** `true` when the native addon loaded; `false` when oss-turbo is plain ali-oss on this platform. */
+  static native: boolean
+  /** Why the native addon did not load (`code: 'OSS_TURBO_NO_BINARY'`), or null. */
+  static nativeError: (Error & { code?: string }) | null
+  /** ali-oss's statics. */
+  static STS: typeof AliOSS.STS
+  static ClusterClient: typeof AliOSS.ClusterClient
+  static ImageClient: typeof AliOSS.ImageClient
+  static initOptions(options: OSS.Options): Record<string, unknown>
+  /** ali-oss's normalised options: defaults applied, `endpoint` parsed, `timeout` in ms; secrets not enumerable. */
+  options: Omit<OSS.Options, 'accessKeySecret' | 'endpoint' | 'timeout'> & {
+    bucket: string | null
+    accessKeySecret?: string
+    endpoint: import('url').UrlWithStringQuery
+    timeout: number
+    [key: string]: unknown
+  }
+  /** ali-oss's bucket switch (as `useBucket`); the next accelerated call goes to that bucket. */
+  setBucket(name: string): this
+  getBucket(): string | null
 
   multipartUpload(name: string, file: string | Buffer, options?: OSS.MultipartUploadOptions): Promise<OSS.MultipartUploadResult>
   initMultipartUpload(name: string, options?: OSS.PutOptions): Promise<OSS.InitMultipartUploadResult>
@@ -257,7 +363,8 @@ declare class OSS {
     query?: OSS.ListUploadsQuery,
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListUploadsResult>
-  put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  /** A path or a Buffer is uploaded natively; a stream (or `append`'s call) goes to ali-oss's own put. */
+  put(name: string, file: string | Buffer | NodeJS.ReadableStream, options?: OSS.PutOptions): Promise<OSS.PutResult>
   head(name: string, options?: OSS.RequestOptions): Promise<OSS.HeadResult>
 
   /** Stops every upload of this client (ali-oss semantics); with `abort`, also aborts that upload on the server. */

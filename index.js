@@ -1,48 +1,52 @@
 'use strict'
-// oss-turbo's public surface: ali-oss's `OSS` class for uploads, over the native binding.
-// This layer holds only what must be JavaScript: the class, the caller's checkpoint object (mutated in
+// oss-turbo's public surface: ali-oss's own client (`OSS` inherits from it, so every method, static and
+// `client.options` are ali-oss's), with its upload paths replaced by the native binding.
+// This layer holds only what must be JavaScript: the constructor, the caller's checkpoint object (mutated in
 // place, as ali-oss does), the awaited `progress` calls, content-type lookup with the same `mime`
 // package ali-oss uses, and error objects with ali-oss's fields. Everything else runs in Rust.
 
+const fs = require('fs')
 const path = require('path')
+const util = require('util')
 const mime = require('mime')
-const { NativeClient, nativeVersion } = require('./lib/load-binding.js')()
+const AliOSS = require('ali-oss')
+const { tryLoadBinding, platformId } = require('./lib/load-binding.js')
+const { attachNative, syncNative, hideSecrets } = require('./lib/native-state.js')
 
-const SECRET_KEYS = ['accessKeySecret', 'stsToken']
+const loaded = tryLoadBinding()
+const binding = loaded.binding
 
-class OSS {
-  constructor(options) {
-    if (!options || !options.accessKeyId || !options.accessKeySecret) {
-      throw new Error('require accessKeyId, accessKeySecret')
-    }
-    this._native = new NativeClient(nativeOptions(options))
-    // Keep ali-oss's readable `client.options`, with the secrets hidden from logs and JSON.
-    this.options = { ...options }
-    // Non-enumerable even when absent now, so a refreshed secret or token never becomes enumerable.
-    for (const key of SECRET_KEYS) {
-      Object.defineProperty(this.options, key, { value: this.options[key], enumerable: false, writable: true })
-    }
-    this.options.bucket = this._native.bucket() ?? null
-    if (typeof options.refreshSTSToken === 'function') {
-      // Rust asks for fresh STS credentials before a request once they are older than the interval;
-      // concurrent parts wait for that one refresh.
-      this._native.setCredentialsRefresher(async () => {
-        const r = await options.refreshSTSToken()
-        if (!r || !r.accessKeyId || !r.accessKeySecret) {
-          throw new Error('refreshSTSToken must resolve with {accessKeyId, accessKeySecret, stsToken}')
-        }
-        const stsToken = r.stsToken || r.securityToken
-        this.options.accessKeyId = r.accessKeyId
-        this.options.accessKeySecret = r.accessKeySecret
-        this.options.stsToken = stsToken
-        return { accessKeyId: String(r.accessKeyId), accessKeySecret: String(r.accessKeySecret), stsToken }
-      })
-    }
-  }
+// ali-oss's multipartUpload sends a file smaller than this with one PutObject, and checks partSize against it.
+const MIN_PART_SIZE = 100 * 1024
 
-  // ---- cancel (ali-oss semantics: one flag for the whole client) ----
+function OSS(options, ctx) {
+  if (!(this instanceof OSS)) return new OSS(options, ctx)
+  AliOSS.call(this, options, ctx)
+  hideSecrets(this.options)
+  if (binding) attachNative(this, binding.NativeClient, options)
+}
+util.inherits(OSS, AliOSS)
+// ali-oss's statics (initOptions, STS, ClusterClient, ImageClient): copied, and inherited for later additions.
+Object.setPrototypeOf(OSS, AliOSS)
+for (const key of Object.keys(AliOSS)) OSS[key] = AliOSS[key]
+
+// The native client behind the accelerated methods, brought up to date with `this.options` (bucket,
+// credentials) at each call.
+Object.defineProperty(OSS.prototype, '_native', {
+  configurable: true,
+  get() {
+    return syncNative(this)
+  },
+})
+
+// The accelerated methods. They are written as a class only for readability; its methods are installed on
+// `OSS.prototype` below, over ali-oss's.
+class Accelerated {
+  // ---- cancel (ali-oss semantics: one flag for the whole client, `this.options.cancelFlag`) ----
 
   cancel(abort) {
+    // ali-oss's own step (sets the flag, stops its own part streams), then the native uploads.
+    AliOSS.prototype.cancel.call(this)
     this._native.cancel()
     if (abort) {
       // ali-oss fires this without awaiting and crashes on a failed DELETE; a failure is ignored here.
@@ -50,12 +54,14 @@ class OSS {
     }
   }
 
-  isCancel() {
-    return this._native.isCancel()
+  resetCancelFlag() {
+    this.options.cancelFlag = false
+    this._native.resetCancel()
   }
 
-  resetCancelFlag() {
-    this._native.resetCancel()
+  _stop() {
+    this.options.cancelFlag = true
+    this._native.cancel()
   }
 
   // ---- the managed upload ----
@@ -65,6 +71,7 @@ class OSS {
     options = options || {}
     const given = options.checkpoint
     const resume = !!(given && given.uploadId)
+    let partSize
     if (resume) {
       checkCheckpoint(given)
       name = given.name
@@ -74,30 +81,40 @@ class OSS {
       if (!options.mime) options.mime = Buffer.isBuffer(file) ? '' : mime.getType(path.extname(file))
       options.headers = options.headers || {}
       convertMeta(options.meta, options.headers)
+      // ali-oss's order: the file's size first (a missing file rejects with Node's own ENOENT error), then
+      // partSize's rules, which only matter when the file is big enough for parts.
+      const fileSize = typeof file === 'string' ? (await fs.promises.stat(file)).size : file.length
+      if (fileSize >= MIN_PART_SIZE && options.partSize) {
+        if (parseInt(options.partSize, 10) !== options.partSize) throw new Error('partSize must be int number')
+        if (options.partSize < MIN_PART_SIZE) throw new Error(`partSize must not be smaller than ${MIN_PART_SIZE}`)
+        partSize = options.partSize
+      }
     }
     const signal = options.signal
     if (signal && signal.aborted) throw makeError({ kind: 'cancel' })
     const onBytes = typeof options.onUploadProgress === 'function' ? options.onUploadProgress : null
-    const session = this._native.multipartUpload(name, file, {
-      partSize: options.partSize,
-      parallel: options.parallel,
-      headers: headerStrings(options.headers),
-      contentType: contentType(options.mime, name),
-      completeHeaders: callbackHeaders(options),
-      timeout: options.timeout,
-      checkpointFile: options.checkpointFile == null ? undefined : String(options.checkpointFile),
-      byteProgress: !!onBytes,
-      // Without a progress callback or a checkpoint object of the caller's, no JavaScript needs to run per part.
-      partEvents: typeof options.progress === 'function' || resume,
-      checkpoint: resume
-        ? {
-            uploadId: given.uploadId,
-            fileSize: given.fileSize,
-            partSize: given.partSize,
-            doneParts: given.doneParts.map((p) => ({ number: p.number, etag: p.etag })),
-          }
-        : undefined,
-    })
+    const session = napiCall(() =>
+      this._native.multipartUpload(checkName(name), file, {
+        partSize,
+        parallel: parallelOf(options.parallel),
+        headers: headerStrings(options.headers),
+        contentType: contentType(options.mime, name),
+        completeHeaders: callbackHeaders(options),
+        timeout: options.timeout,
+        checkpointFile: options.checkpointFile == null ? undefined : String(options.checkpointFile),
+        byteProgress: !!onBytes,
+        // Without a progress callback or a checkpoint object of the caller's, no JavaScript needs to run per part.
+        partEvents: typeof options.progress === 'function' || resume,
+        checkpoint: resume
+          ? {
+              uploadId: given.uploadId,
+              fileSize: given.fileSize,
+              partSize: given.partSize,
+              doneParts: given.doneParts.map((p) => ({ number: p.number, etag: p.etag })),
+            }
+          : undefined,
+      }),
+    )
 
     const progress = typeof options.progress === 'function' ? options.progress : null
     let checkpoint = resume ? given : null
@@ -123,7 +140,7 @@ class OSS {
             break
           case 'put': {
             if (callbackError) throw callbackError
-            if (progress) await progress(1)
+            if (progress) await options.progress(1)
             const res = toRes(ev.res)
             return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
           }
@@ -131,7 +148,7 @@ class OSS {
             numParts = ev.numParts
             checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
             try {
-              if (progress) await progress(0, checkpoint, toRes(ev.res))
+              if (progress) await options.progress(0, checkpoint, toRes(ev.res))
               session.ack(true)
             } catch (err) {
               callbackError = err
@@ -152,7 +169,7 @@ class OSS {
           case 'part':
             checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
             try {
-              if (progress) await progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
+              if (progress) await options.progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
               session.ack(true)
             } catch (err) {
               if (!callbackError) {
@@ -165,7 +182,7 @@ class OSS {
           case 'completed': {
             if (callbackError) throw callbackFailure(callbackError, options.parallel)
             const res = toRes(ev.res)
-            if (progress) await progress(1, null, res)
+            if (progress) await options.progress(1, null, res)
             return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
           }
           case 'error':
@@ -173,7 +190,7 @@ class OSS {
             if (callbackError && (ev.error.kind === 'callback' || ev.error.kind === 'cancel')) {
               throw callbackFailure(callbackError, options.parallel)
             }
-            throw makeError(ev.error)
+            throw this._uploadError(ev.error, resume ? given : null)
         }
       }
     } finally {
@@ -187,8 +204,9 @@ class OSS {
     options = options || {}
     const headers = { ...(options.headers || {}) }
     convertMeta(options.meta, headers)
-    const out = await this._call(() =>
-      this._native.initMultipartUpload(name, callOptions(options, headers, contentType(options.mime, name))),
+    const out = await this._call(
+      () => this._native.initMultipartUpload(checkName(name), callOptions(options, headers, contentType(options.mime, name))),
+      this._params('POST', name, options, 'uploads', [200]),
     )
     return { res: toRes(out.res), bucket: out.bucket, name: out.name, uploadId: out.uploadId }
   }
@@ -196,8 +214,18 @@ class OSS {
   async uploadPart(name, uploadId, partNo, file, start, end, options) {
     options = options || {}
     checkFile(file)
-    const out = await this._call(() =>
-      this._native.uploadPart(name, uploadId, partNo, file, start, end, callOptions(options, options.headers, contentType(options.mime, name))),
+    const out = await this._call(
+      () =>
+        this._native.uploadPart(
+          checkName(name),
+          uploadId,
+          partNo,
+          file,
+          start,
+          end,
+          callOptions(options, options.headers, contentType(options.mime, name)),
+        ),
+      this._params('PUT', name, options, { partNumber: partNo, uploadId }, [200]),
     )
     return { name, etag: out.etag, res: toRes(out.res) }
   }
@@ -205,13 +233,15 @@ class OSS {
   async completeMultipartUpload(name, uploadId, parts, options) {
     options = options || {}
     const headers = { ...(options.headers || {}), ...callbackHeaders(options) }
-    const out = await this._call(() =>
-      this._native.completeMultipartUpload(
-        name,
-        uploadId,
-        parts.map((p) => ({ number: p.number, etag: p.etag })),
-        callOptions(options, headers),
-      ),
+    const out = await this._call(
+      () =>
+        this._native.completeMultipartUpload(
+          checkName(name),
+          uploadId,
+          parts.map((p) => ({ number: p.number, etag: p.etag })),
+          callOptions(options, headers),
+        ),
+      this._params('POST', name, options, { uploadId }, [200]),
     )
     const res = toRes(out.res)
     if (options.progress) await options.progress(1, null, res)
@@ -219,14 +249,20 @@ class OSS {
   }
 
   async abortMultipartUpload(name, uploadId, options) {
+    // ali-oss stops the client's running uploads first: they reject with `{name: 'cancel'}`.
+    this._stop()
     options = options || {}
-    const out = await this._call(() => this._native.abortMultipartUpload(name, uploadId, callOptions(options)))
+    const out = await this._call(
+      () => this._native.abortMultipartUpload(checkName(name), uploadId, callOptions(options)),
+      this._params('DELETE', name, options, { uploadId }, [204]),
+    )
     return { res: toRes(out.res) }
   }
 
   async listParts(name, uploadId, query, options) {
-    const out = await this._call(() =>
-      this._native.listParts(name, uploadId, queryStrings(query), callOptions(options || {})),
+    const out = await this._call(
+      () => this._native.listParts(checkName(name), uploadId, queryStrings(query), callOptions(options || {})),
+      this._params('GET', name, options, { uploadId }, [200]),
     )
     const data = out.data || {}
     return {
@@ -244,7 +280,10 @@ class OSS {
   }
 
   async listUploads(query, options) {
-    const out = await this._call(() => this._native.listUploads(queryStrings(query), callOptions(options || {})))
+    const out = await this._call(
+      () => this._native.listUploads(queryStrings(query), callOptions(options || {})),
+      this._params('GET', undefined, options, 'uploads', [200]),
+    )
     const data = out.data || {}
     const uploads = [].concat(data.Upload || []).map((up) => ({
       name: up.Key,
@@ -265,19 +304,49 @@ class OSS {
 
   async put(name, file, options) {
     options = options || {}
-    if (typeof file !== 'string' && !Buffer.isBuffer(file)) {
-      throw new TypeError('Must provide String/Buffer for put.')
+    // Streams (and anything else ali-oss takes) are ali-oss's own `put` (its putStream path), and so is
+    // `append`, which calls `put` with `method: 'POST'` and an `append` sub-resource.
+    if ((typeof file !== 'string' && !Buffer.isBuffer(file)) || options.subres || options.method) {
+      return AliOSS.prototype.put.call(this, name, file, options)
     }
+    // A missing file rejects with Node's own ENOENT error, as in ali-oss.
+    if (typeof file === 'string') await fs.promises.stat(file)
     const mimeOpt = typeof file === 'string' ? options.mime || mime.getType(path.extname(file)) : options.mime
     const headers = { ...(options.headers || {}), ...callbackHeaders(options) }
     convertMeta(options.meta, headers)
-    const out = await this._call(() => this._native.put(name, file, callOptions(options, headers, contentType(mimeOpt, name))))
+    const out = await this._call(
+      () => this._native.put(checkName(name), file, callOptions(options, headers, contentType(mimeOpt, name))),
+      this._params('PUT', name, options, undefined, [200]),
+    )
     const res = toRes(out.res)
     return withData({ name: out.name, url: this._native.objectUrl(out.name), res }, res, options)
   }
 
   async head(name, options) {
-    const out = await this._call(() => this._native.head(name, callOptions(options || {})))
+    // A versioned HEAD is ali-oss's own.
+    if (options && options.versionId) return AliOSS.prototype.head.call(this, name, options)
+    let out
+    try {
+      out = await this._call(
+        () => this._native.head(checkName(name), callOptions(options || {})),
+        this._params('HEAD', name, options, undefined, [200, 304]),
+      )
+    } catch (err) {
+      // A HEAD answer has no body: ali-oss names the error from the status alone, and adds `host`.
+      if (err instanceof Error && err.status > 0) {
+        if (err.status === 404 || err.status === 412) {
+          const [name, code, message] =
+            err.status === 404
+              ? ['NoSuchKeyError', 'NoSuchKey', 'Object not exists']
+              : ['PreconditionFailedError', 'PreconditionFailed', 'Pre condition failed']
+          Object.assign(err, { name, code, message })
+          delete err.hostId
+          delete err.ecCode
+        }
+        err.host = ''
+      }
+      throw err
+    }
     const res = toRes(out.res)
     let meta = null
     if (res.status === 200) {
@@ -290,30 +359,75 @@ class OSS {
 
   // ---- internals ----
 
-  async _call(run) {
-    const out = await run()
-    if (out.error) throw makeError(out.error)
+  // Runs a native call; an error the server answered with carries ali-oss's `params` (what was asked).
+  async _call(run, params) {
+    const out = await napiCall(run)
+    if (out.error) {
+      const err = makeError(out.error)
+      if (params && err instanceof Error && err.status > 0) err.params = params
+      throw err
+    }
     return out
+  }
+
+  // ali-oss's request description (`err.params`), without the body.
+  _params(method, name, options, subres, successStatuses) {
+    const params = { object: name, bucket: this.options.bucket, method, headers: (options && options.headers) || {} }
+    if (name === undefined) delete params.object
+    if (options && options.timeout) params.timeout = options.timeout
+    if (subres) params.subres = subres
+    params.successStatuses = successStatuses
+    return params
+  }
+
+  // What a failed `multipartUpload` rejects with, in ali-oss's terms.
+  _uploadError(info, checkpoint) {
+    // The client was cancelled meanwhile (`cancel()`, `abortMultipartUpload()`): ali-oss's plain cancel event,
+    // even if a part in flight found the upload gone.
+    if ((info.kind === 'abort' || info.kind === 'cancel') && this.isCancel()) return makeError({ kind: 'cancel' })
+    if (info.kind === 'abort' && info.partNum == null && checkpoint) {
+      // ali-oss learns that a resumed upload is gone from its first part's 404, and names that part.
+      const numParts = Math.ceil(checkpoint.fileSize / checkpoint.partSize)
+      const done = new Set(checkpoint.doneParts.map((p) => p.number))
+      for (let n = 1; n <= numParts; n++) {
+        if (!done.has(n)) {
+          info = { ...info, partNum: n }
+          break
+        }
+      }
+    }
+    return makeError(info)
   }
 }
 
-function nativeOptions(o) {
-  return {
-    region: o.region,
-    endpoint: o.endpoint == null ? undefined : String(o.endpoint),
-    bucket: o.bucket || undefined,
-    accessKeyId: String(o.accessKeyId),
-    accessKeySecret: String(o.accessKeySecret),
-    stsToken: o.stsToken || undefined,
-    secure: o.secure == null ? undefined : !!o.secure,
-    internal: o.internal == null ? undefined : !!o.internal,
-    cname: o.cname == null ? undefined : !!o.cname,
-    sldEnable: o.sldEnable == null ? undefined : !!o.sldEnable,
-    timeout: o.timeout || undefined,
-    authorizationV4: o.authorizationV4 == null ? undefined : !!o.authorizationV4,
-    retryMax: typeof o.retryMax === 'number' ? o.retryMax : undefined,
-    refreshStsTokenInterval: o.refreshSTSTokenInterval || undefined,
-    ca: o.ca == null ? undefined : [].concat(o.ca).map((c) => (Buffer.isBuffer(c) ? c.toString('utf8') : String(c))),
+for (const key of Object.getOwnPropertyNames(Accelerated.prototype)) {
+  if (key === 'constructor' || !binding) continue
+  Object.defineProperty(OSS.prototype, key, Object.getOwnPropertyDescriptor(Accelerated.prototype, key))
+}
+
+function checkName(name) {
+  if (typeof name !== 'string') throw new TypeError(`the object name must be a string, got ${typeof name}`)
+  return name
+}
+
+// ali-oss's `options.parallel || 5`, with its loose numbers: '3' uploads 3 at a time, 0 means the default.
+function parallelOf(p) {
+  const n = Math.ceil(Number(p))
+  if (!(n >= 1)) return 5
+  return Math.min(n, 1000)
+}
+
+// The binding converts arguments itself; a value of the wrong type must never surface as napi's
+// "Failed to convert JavaScript value …" wording.
+function napiCall(run) {
+  try {
+    return run()
+  } catch (err) {
+    if (err && (err.code === 'InvalidArg' || err.code === 'NumberExpected' || err.code === 'StringExpected')) {
+      const got = /JavaScript value `([^`]*)`/.exec(String(err.message))
+      throw new TypeError(`oss-turbo: an argument or option has the wrong type${got ? ` (got ${got[1]})` : ''}`)
+    }
+    throw err
   }
 }
 
@@ -418,6 +532,12 @@ function toRes(r) {
     data: r.data,
     requestUrls: r.requestUrls,
     timing: null,
+    remoteAddress: r.remoteAddress ?? '',
+    remotePort: r.remotePort ?? '',
+    // urllib counts requests per socket; the native pool does not expose its sockets, so this counts the
+    // request itself (see README).
+    socketHandledRequests: 1,
+    socketHandledResponses: 1,
   }
 }
 
@@ -445,7 +565,22 @@ function callbackFailure(err, parallel) {
   return err
 }
 
+if (!binding) {
+  // No binary for this platform: oss-turbo is plain ali-oss, said once.
+  const why = String((loaded.error && loaded.error.message) || '')
+    .split('\n')[0]
+    .replace(/^oss-turbo: cannot load the native addon: /, '')
+  process.emitWarning(
+    `oss-turbo: no native addon for ${platformId()}, uploads are not accelerated (this is plain ali-oss): ${why}`,
+    { code: 'OSS_TURBO_NO_BINARY' },
+  )
+}
+
+/** `true` when uploads run in the native addon, `false` when oss-turbo fell back to plain ali-oss. */
+OSS.native = !!binding
+/** Why the native addon did not load (`OSS.native === false`), else null. */
+OSS.nativeError = loaded.error
 module.exports = OSS
 module.exports.OSS = OSS
 module.exports.default = OSS
-module.exports.nativeVersion = nativeVersion
+module.exports.nativeVersion = binding ? binding.nativeVersion : () => null

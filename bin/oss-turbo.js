@@ -106,6 +106,8 @@ async function cp(file, destination, opts) {
   } catch (err) {
     throw new UserError(err.message.split('\n')[0], EXIT_FAILED)
   }
+  // Without the addon the library is plain ali-oss; the command relies on the native checkpoint file.
+  if (OSS.native === false) throw new UserError(OSS.nativeError.message.split('\n')[0], EXIT_FAILED)
   let client
   try {
     client = new OSS({

@@ -48,4 +48,16 @@ function firstLine(e) {
   return msg.split('\n')[0]
 }
 
+// Without a binary, oss-turbo is plain ali-oss: `tryLoadBinding()` says why instead of throwing, and the
+// caller warns once (uploads work, only not accelerated).
+function tryLoadBinding() {
+  try {
+    return { binding: loadBinding(), error: null }
+  } catch (error) {
+    return { binding: null, error }
+  }
+}
+
 module.exports = loadBinding
+module.exports.tryLoadBinding = tryLoadBinding
+module.exports.platformId = platformId

@@ -131,7 +131,7 @@ impl Client {
     }
 
     pub fn bucket(&self) -> Option<String> {
-        self.http.bucket().map(str::to_string)
+        self.http.bucket()
     }
 
     fn require_bucket(&self) -> Result<(), Error> {

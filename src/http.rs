@@ -74,6 +74,8 @@ pub struct Response {
     pub url: String,
     /// Round-trip time in milliseconds.
     pub rt_ms: u64,
+    /// The server's address as the connection saw it (urllib's `remoteAddress`/`remotePort`).
+    pub remote: Option<std::net::SocketAddr>,
 }
 
 impl Response {
@@ -93,6 +95,8 @@ pub trait CredentialsSource: Send + Sync {
 pub struct Http {
     client: reqwest::Client,
     config: ClientConfig,
+    /// The bucket requests go to; the app may change it (`useBucket`/`setBucket`) between calls.
+    bucket: RwLock<Option<String>>,
     credentials: RwLock<Credentials>,
     refresher: RwLock<Option<Arc<dyn CredentialsSource>>>,
     refreshed_at: std::sync::Mutex<Instant>,
@@ -126,6 +130,7 @@ impl Http {
             .map_err(|e| Error::invalid(format!("cannot create the HTTP client: {e}")))?;
         Ok(Arc::new(Http {
             credentials: RwLock::new(config.credentials.clone()),
+            bucket: RwLock::new(config.bucket.clone()),
             client,
             config,
             clock_offset_ms: AtomicI64::new(0),
@@ -139,8 +144,19 @@ impl Http {
         &self.config
     }
 
-    pub fn bucket(&self) -> Option<&str> {
-        self.config.bucket.as_deref()
+    pub fn bucket(&self) -> Option<String> {
+        match self.bucket.read() {
+            Ok(b) => b.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Sends the next requests to another bucket (ali-oss's `useBucket`).
+    pub fn set_bucket(&self, bucket: Option<String>) {
+        match self.bucket.write() {
+            Ok(mut b) => *b = bucket,
+            Err(poisoned) => *poisoned.into_inner() = bucket,
+        }
     }
 
     /// Replaces the credentials used from the next request on (STS refresh).
@@ -192,12 +208,15 @@ impl Http {
 
     /// The URL ali-oss reports for an object (`_objectUrl`).
     pub fn object_url(&self, key: &str) -> String {
-        self.config.target(self.bucket(), Some(key), &[]).url
+        self.config
+            .target(self.bucket().as_deref(), Some(key), &[])
+            .url
     }
 
     /// Signs and sends one request; a status outside `expect` becomes [`Error::Server`].
     pub async fn send(&self, req: Request) -> Result<Response, Error> {
         let bucket = self.bucket();
+        let bucket = bucket.as_deref();
         let target = self.config.target(bucket, req.key.as_deref(), &req.query);
         let mut headers = req.headers;
         let body_len = match &req.body {
@@ -255,6 +274,7 @@ impl Http {
             }
         };
         let status = resp.status();
+        let remote = resp.remote_addr();
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
@@ -276,6 +296,7 @@ impl Http {
             body,
             url: target.url,
             rt_ms: started.elapsed().as_millis() as u64,
+            remote,
         };
         debug!(
             "{} {} -> {} in {} ms ({body_len} bytes up, {} down)",
@@ -396,7 +417,16 @@ fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Durati
         NetworkKind::ConnectTimeout => {
             detail = format!("Connect timeout ({detail})");
         }
-        NetworkKind::Request => {}
+        NetworkKind::Request => {
+            // urllib's first words for a refused connection, which apps match on.
+            if detail.contains("Connection refused") {
+                if let Ok(u) = reqwest::Url::parse(url) {
+                    let host = u.host_str().unwrap_or("").trim_matches(['[', ']']);
+                    let port = u.port_or_known_default().unwrap_or(0);
+                    detail = format!("connect ECONNREFUSED {host}:{port} ({detail})");
+                }
+            }
+        }
     }
     Error::Network {
         kind,
@@ -482,6 +512,7 @@ mod tests {
             body: Bytes::from(body.to_string()),
             url: String::new(),
             rt_ms: 0,
+            remote: None,
         }
     }
 

@@ -147,6 +147,9 @@ pub struct ResJs {
     pub rt: f64,
     pub data: Buffer,
     pub request_urls: Vec<String>,
+    /// The server's IP address and port (urllib's `remoteAddress`, `remotePort`).
+    pub remote_address: Option<String>,
+    pub remote_port: Option<u32>,
 }
 
 /// The fields of an ali-oss error; the JS layer builds the error object from them.
@@ -218,6 +221,8 @@ impl From<Response> for ResJs {
             rt: r.rt_ms as f64,
             data: Buffer::from(r.body.to_vec()),
             request_urls: vec![r.url],
+            remote_address: r.remote.map(|a| a.ip().to_string()),
+            remote_port: r.remote.map(|a| u32::from(a.port())),
         }
     }
 }
@@ -395,6 +400,12 @@ impl NativeClient {
     #[napi]
     pub fn bucket(&self) -> Option<String> {
         self.inner.bucket()
+    }
+
+    /// Sends the next requests to this bucket (the JS client's `options.bucket` after `useBucket`).
+    #[napi]
+    pub fn set_bucket(&self, bucket: Option<String>) {
+        self.inner.http.set_bucket(bucket.filter(|b| !b.is_empty()));
     }
 
     #[napi]

@@ -9,6 +9,7 @@ mod control;
 mod crc;
 mod error;
 mod http_util;
+mod object_ops;
 mod ops;
 mod request;
 mod server;

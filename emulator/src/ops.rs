@@ -12,6 +12,7 @@ use crate::callback;
 use crate::crc::{crc64_concat, Crc64};
 use crate::error::OssError;
 use crate::http_util::{builder, empty, file_body, finish, full, Body, BodyReader};
+use crate::object_ops;
 use crate::request::Req;
 use crate::store::{valid_bucket_name, ObjHeaders, Object, Part, Upload};
 use crate::util::{http_date, iso8601, upload_id, uri_encode};
@@ -22,7 +23,7 @@ const MAX_OBJECT: u64 = 5 << 30;
 /// Minimum size of every part but the last at Complete.
 pub const MIN_PART: u64 = 102_400;
 /// Largest Complete / PutBucket XML body accepted.
-const MAX_XML: usize = 16 << 20;
+pub(crate) const MAX_XML: usize = 16 << 20;
 
 pub async fn dispatch(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, OssError> {
     if r.api != "ListBuckets" && r.api != "PutBucket" && !r.state.store.bucket_exists(r.bucket()) {
@@ -38,6 +39,14 @@ pub async fn dispatch(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, 
         }
     }
     match r.api {
+        "PutObject" if r.header("x-oss-copy-source").is_some() => {
+            object_ops::copy_object(r, body).await
+        }
+        "UploadPart" if r.header("x-oss-copy-source").is_some() => {
+            object_ops::upload_part_copy(r, body).await
+        }
+        "AppendObject" => object_ops::append_object(r, body).await,
+        "DeleteMultipleObjects" => object_ops::delete_multiple(r, body).await,
         "PutObject" => put_object(r, body).await,
         "GetObject" => get_object(r, false).await,
         "HeadObject" => get_object(r, true).await,
@@ -71,11 +80,11 @@ pub async fn dispatch(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, 
     }
 }
 
-fn ok(r: &Req, status: u16) -> http::response::Builder {
+pub(crate) fn ok(r: &Req, status: u16) -> http::response::Builder {
     builder(status, &r.id, r.state.now())
 }
 
-fn xml_ok(r: &Req, xml: String) -> Response<Body> {
+pub(crate) fn xml_ok(r: &Req, xml: String) -> Response<Body> {
     let len = xml.len();
     finish(
         ok(r, 200)
@@ -85,7 +94,7 @@ fn xml_ok(r: &Req, xml: String) -> Response<Body> {
     )
 }
 
-fn url_encoding(r: &Req) -> Result<bool, OssError> {
+pub(crate) fn url_encoding(r: &Req) -> Result<bool, OssError> {
     match r.q("encoding-type") {
         None => Ok(false),
         Some("url") => Ok(true),
@@ -95,7 +104,7 @@ fn url_encoding(r: &Req) -> Result<bool, OssError> {
     }
 }
 
-fn enc(s: &str, url: bool) -> String {
+pub(crate) fn enc(s: &str, url: bool) -> String {
     if url {
         uri_encode(s, false)
     } else {
@@ -104,10 +113,10 @@ fn enc(s: &str, url: bool) -> String {
 }
 
 /// Removes a file on drop unless disarmed.
-struct FileGuard(Option<PathBuf>);
+pub(crate) struct FileGuard(pub(crate) Option<PathBuf>);
 
 impl FileGuard {
-    fn disarm(&mut self) -> Option<PathBuf> {
+    pub(crate) fn disarm(&mut self) -> Option<PathBuf> {
         self.0.take()
     }
 }
@@ -120,10 +129,10 @@ impl Drop for FileGuard {
     }
 }
 
-struct Ingested {
-    size: u64,
-    crc: u64,
-    md5: Option<[u8; 16]>,
+pub(crate) struct Ingested {
+    pub(crate) size: u64,
+    pub(crate) crc: u64,
+    pub(crate) md5: Option<[u8; 16]>,
 }
 
 /// Streams the request body into `file` (if any), computing CRC-64 and (optionally) MD5
@@ -170,7 +179,7 @@ async fn ingest(
 }
 
 /// Parses and checks a request `Content-MD5` against the computed digest.
-fn check_md5(r: &Req, computed: Option<[u8; 16]>) -> Result<(), OssError> {
+pub(crate) fn check_md5(r: &Req, computed: Option<[u8; 16]>) -> Result<(), OssError> {
     let Some(v) = r.headers.get("content-md5") else {
         return Ok(());
     };
@@ -198,7 +207,7 @@ fn check_md5(r: &Req, computed: Option<[u8; 16]>) -> Result<(), OssError> {
 }
 
 /// Validates the Content-MD5 header syntax before any body is read.
-fn precheck_md5(r: &Req) -> Result<bool, OssError> {
+pub(crate) fn precheck_md5(r: &Req) -> Result<bool, OssError> {
     let Some(v) = r.headers.get("content-md5") else {
         return Ok(false);
     };
@@ -247,19 +256,19 @@ fn check_length(r: &Req) -> Result<Option<u64>, OssError> {
 }
 
 /// In bench mode the "MD5" of a body is derived from its CRC-64 and size.
-fn bench_digest(crc: u64, size: u64) -> [u8; 16] {
+pub(crate) fn bench_digest(crc: u64, size: u64) -> [u8; 16] {
     let mut d = [0u8; 16];
     d[..8].copy_from_slice(&crc.to_be_bytes());
     d[8..].copy_from_slice(&size.to_be_bytes());
     d
 }
 
-fn forbid_overwrite(r: &Req) -> bool {
+pub(crate) fn forbid_overwrite(r: &Req) -> bool {
     r.header("x-oss-forbid-overwrite")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
-async fn receive(
+pub(crate) async fn receive(
     r: &Req,
     body: &mut BodyReader,
     path: Option<PathBuf>,
@@ -328,6 +337,7 @@ async fn put_object(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, Os
         content_md5: Some(B64.encode(digest)),
         last_modified: r.state.now(),
         multipart: false,
+        appendable: false,
         headers: ObjHeaders::from_request(&r.headers),
         data: None,
     };
@@ -356,7 +366,7 @@ async fn put_object(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, Os
     Ok(upload_headers(r, &etag, &digest, got.crc))
 }
 
-fn part_number(r: &Req) -> Result<u32, OssError> {
+pub(crate) fn part_number(r: &Req) -> Result<u32, OssError> {
     r.q("partNumber")
         .and_then(|s| s.parse::<u32>().ok())
         .filter(|n| (1..=10_000).contains(n))
@@ -591,6 +601,7 @@ fn complete_blocking(
         content_md5: None,
         last_modified: state.now(),
         multipart: true,
+        appendable: false,
         headers: up.headers.clone(),
         data: None,
     };
@@ -1030,7 +1041,7 @@ async fn put_bucket(r: &Req, body: &mut BodyReader) -> Result<Response<Body>, Os
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` → inclusive (start, end). None = whole object.
-fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+pub(crate) fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
     let Some(spec) = v.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
@@ -1095,7 +1106,13 @@ async fn get_object(r: &Req, head: bool) -> Result<Response<Body>, OssError> {
         .header("accept-ranges", "bytes")
         .header(
             "x-oss-object-type",
-            if o.multipart { "Multipart" } else { "Normal" },
+            if o.multipart {
+                "Multipart"
+            } else if o.appendable {
+                "Appendable"
+            } else {
+                "Normal"
+            },
         )
         .header("x-oss-hash-crc64ecma", o.crc64.to_string())
         .header("content-length", len.to_string());

@@ -212,6 +212,7 @@ pub fn api_of(method: &Method, r: &Route, q: &[(String, String)]) -> Option<&'st
                 .any(|(k, _)| auth::is_v1_subresource(k) && k != "continuation-token");
             match *method {
                 Method::PUT if plain => Some("PutBucket"),
+                Method::POST if sub("delete") => Some("DeleteMultipleObjects"),
                 Method::GET if sub("uploads") => Some("ListMultipartUploads"),
                 Method::GET if plain && q.iter().any(|(k, v)| k == "list-type" && v == "2") => {
                     Some("ListObjectsV2")
@@ -245,6 +246,7 @@ pub fn api_of(method: &Method, r: &Route, q: &[(String, String)]) -> Option<&'st
             Method::DELETE if q.iter().all(|(k, _)| !auth::is_v1_subresource(k)) => {
                 Some("DeleteObject")
             }
+            Method::POST if sub("append") => Some("AppendObject"),
             Method::POST if sub("uploads") => Some("InitiateMultipartUpload"),
             Method::POST if sub("uploadId") => Some("CompleteMultipartUpload"),
             _ => None,

@@ -108,6 +108,9 @@ pub struct Object {
     pub content_md5: Option<String>,
     pub last_modified: SystemTime,
     pub multipart: bool,
+    /// Created by AppendObject (`x-oss-object-type: Appendable`); only such objects take more appends.
+    #[serde(default)]
+    pub appendable: bool,
     pub headers: ObjHeaders,
     /// Data file; None in bench mode.
     pub data: Option<PathBuf>,
