@@ -14,7 +14,7 @@ use crate::ops::{
     bench_digest, check_md5, enc, forbid_overwrite, ok, parse_range, part_number, precheck_md5,
     receive, url_encoding, xml_ok, FileGuard, MAX_XML,
 };
-use crate::server::Req;
+use crate::request::Req;
 use crate::store::{ObjHeaders, Object, Part};
 use crate::util::{iso8601, percent_decode};
 use crate::xml::XmlWriter;
