@@ -1,6 +1,7 @@
 'use strict'
 // A hand-written SVG of bench results: four panels (throughput, CPU s/GiB, peak RSS, event-loop delay p99),
-// each a group of horizontal bars per case, one bar per contender (medians).
+// each a group of horizontal bars per case, one bar per contender (medians); the many-small-files cases get
+// four panels of their own below (files/s, CPU s per 1,000 files, peak RSS, event-loop delay p99).
 
 const fs = require('fs')
 
@@ -15,6 +16,13 @@ const PANELS = [
   { metric: 'eldP99Ms', title: 'Event-loop delay p99, ms (lower is better)', digits: 1, skip: ['raw'] },
 ]
 
+const FILE_PANELS = [
+  { metric: 'filesPerSec', title: 'Files per second (higher is better)', digits: 0 },
+  { metric: 'cpuSecPer1kFiles', title: 'CPU seconds per 1,000 files, user+sys (lower is better)', digits: 2 },
+  { metric: 'maxRssMiB', title: 'Peak RSS, MiB (lower is better)', digits: 0 },
+  { metric: 'eldP99Ms', title: 'Event-loop delay p99, ms (lower is better)', digits: 1 },
+]
+
 const VARIANT_COLORS = ['#f08c00', '#ae3ec9', '#0ca678', '#e64980']
 const color = (k, i) => COLORS[k] || VARIANT_COLORS[i % VARIANT_COLORS.length]
 const nameOf = (k) => NAMES[k] || k
@@ -24,9 +32,10 @@ function esc(s) {
 }
 
 function shortLabel(c) {
+  if (c.kind === 'files') return `${c.count} × ${c.fileSize / 1024} KiB · ${c.method === 'put' ? 'put' : 'multipartUpload'}`
   const size = c.size >= 1024 * MiB ? `${c.size / (1024 * MiB)} GiB` : `${c.size / MiB} MiB`
   const [ps, par] = c.eff || [c.partSize, c.parallel]
-  return `${size}${c.input === 'buffer' ? ' Buffer' : ''} · ${ps / MiB} MiB × ${par}`
+  return `${c.tls ? 'HTTPS · ' : ''}${size}${c.input === 'buffer' ? ' Buffer' : ''} · ${ps / MiB} MiB × ${par}`
 }
 
 // An axis maximum of 4 round steps (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^k) that holds v.
@@ -44,7 +53,10 @@ function tickLabel(v) {
 
 function render(results) {
   const contenders = results.contenders
-  const cases = results.cases
+  const sections = [
+    { cases: results.cases.filter((c) => c.kind !== 'files'), panels: PANELS, title: null },
+    { cases: results.cases.filter((c) => c.kind === 'files'), panels: FILE_PANELS, title: 'Many small files: each file its own call on one client, 16 calls in flight (plain HTTP)' },
+  ].filter((sec) => sec.cases.length > 0)
   const W = 1000
   const panelW = 480
   const gap = 40
@@ -58,8 +70,12 @@ function render(results) {
   const axisH = 22
 
   const out = []
-  const panelH = panelTitleH + cases.reduce((h) => h + groupH(contenders.length), 0) + axisH
-  const H = top + 2 * panelH + gap + 52
+  const sectionTitleH = 28
+  for (const sec of sections) {
+    sec.panelH = panelTitleH + sec.cases.length * groupH(contenders.length) + axisH
+    sec.height = (sec.title ? sectionTitleH : 0) + 2 * sec.panelH + 2 * gap
+  }
+  const H = top + sections.reduce((h, sec) => h + sec.height, 0) + 12
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="11">`)
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
   const m = results.machine
@@ -77,7 +93,25 @@ function render(results) {
     lx += 30 + nameOf(k).length * 6.2
   })
 
-  PANELS.forEach((p, i) => {
+  let secTop = top
+  for (const sec of sections) {
+    if (sec.title) {
+      out.push(`<text x="20" y="${secTop + 16}" font-size="15" font-weight="bold">${esc(sec.title)}</text>`)
+      secTop += sectionTitleH
+    }
+    renderPanels(out, sec, secTop, { contenders, panelW, gap, labelW, barH, barGap, groupGap, panelTitleH })
+    secTop += sec.height - (sec.title ? sectionTitleH : 0)
+  }
+  out.push(`<text x="20" y="${H - 26}" fill="#868e96" font-size="10">Peak RSS is the whole process: Node itself (~47 MiB) and, in the Buffer case, the 256 MiB Buffer. Event-loop delay: perf_hooks.monitorEventLoopDelay at ${results.options.eldResolutionMs} ms resolution</text>`)
+  out.push(`<text x="20" y="${H - 13}" fill="#868e96" font-size="10">(values include the sampling interval). Ceiling: a raw Rust client, unsigned plain PUTs of the same parts, no hashing. Every upload verified (size and CRC-64). Dashed red: targets.</text>`)
+  out.push('</svg>')
+  return out.join('\n') + '\n'
+}
+
+function renderPanels(out, sec, top, { contenders, panelW, gap, labelW, barH, barGap, groupGap, panelTitleH }) {
+  const cases = sec.cases
+  const panelH = sec.panelH
+  sec.panels.forEach((p, i) => {
     const x0 = 20 + (i % 2) * (panelW + gap)
     const y0 = top + Math.floor(i / 2) * (panelH + gap)
     const shown = contenders.filter((k) => !(p.skip || []).includes(k))
@@ -90,7 +124,11 @@ function render(results) {
     for (const c of cases) {
       const gh = contenders.length * (barH + barGap)
       out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 - 1}" text-anchor="end" font-weight="bold">${esc(shortLabel(c))}</text>`)
-      if (p.metric === 'mibps' && c.ratios['ali-oss']?.throughput != null) {
+      if (p.metric === 'filesPerSec' && c.ratios['ali-oss']?.throughput != null) {
+        out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(`${c.ratios['ali-oss'].throughput.toFixed(1)}× ali-oss`)}</text>`)
+      } else if (p.metric === 'cpuSecPer1kFiles' && c.ratios['ali-oss']?.cpu != null) {
+        out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(`${c.ratios['ali-oss'].cpu.toFixed(2)}× ali-oss's CPU`)}</text>`)
+      } else if (p.metric === 'mibps' && c.ratios['ali-oss']?.throughput != null) {
         const note = [`${c.ratios['ali-oss'].throughput.toFixed(1)}× ali-oss`]
         if (c.ceilingFraction != null) note.push(`${(c.ceilingFraction * 100).toFixed(0)}% of ceiling`)
         out.push(`<text x="${x0 + labelW - 8}" y="${y + gh / 2 + 12}" text-anchor="end" fill="#d9480f">${esc(note.join(' · '))}</text>`)
@@ -99,7 +137,7 @@ function render(results) {
       }
       for (const [ci, k] of contenders.entries()) {
         const v = c.medians[k]?.[p.metric]
-        if ((p.skip || []).includes(k)) {
+        if ((p.skip || []).includes(k) || (c.contenders && !c.contenders.includes(k))) {
           y += barH + barGap
           continue
         }
@@ -138,10 +176,6 @@ function render(results) {
       }
     }
   })
-  out.push(`<text x="20" y="${H - 26}" fill="#868e96" font-size="10">Peak RSS is the whole process: Node itself (~47 MiB) and, in the Buffer case, the 256 MiB Buffer. Event-loop delay: perf_hooks.monitorEventLoopDelay at ${results.options.eldResolutionMs} ms resolution</text>`)
-  out.push(`<text x="20" y="${H - 13}" fill="#868e96" font-size="10">(values include the sampling interval). Ceiling: a raw Rust client, unsigned plain PUTs of the same parts, no hashing. Every upload verified (size and CRC-64). Dashed red: targets.</text>`)
-  out.push('</svg>')
-  return out.join('\n') + '\n'
 }
 
 function writeChart(results, file) {

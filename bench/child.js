@@ -4,6 +4,10 @@
 // reads one JSON line from stdout. Everything that is not the upload (loading the client module, reading
 // a Buffer input into memory, building the client) happens before the measured section.
 //
+// Many-small-files cases (`cfg.files`): the listed files of a directory, each its own `put` or
+// `multipartUpload` call on one client, `inFlight` calls at a time (a worker pool, as an app or a deploy
+// tool does it); measured over all the calls together.
+//
 // Measured: wall time of the `multipartUpload` (or OpenDAL write) call; CPU seconds of the whole process
 // (all threads: Node's, libuv's and the addon's tokio threads) from process.cpuUsage() around the call;
 // peak RSS from process.resourceUsage().maxRSS (the process's lifetime peak, so it includes Node itself
@@ -29,7 +33,7 @@ function mainThreadCpu() {
 async function main() {
   const cfg = JSON.parse(process.argv[2])
   const input = cfg.input === 'buffer' ? fs.readFileSync(cfg.file) : cfg.file
-  const upload = await makeUploader(cfg, input)
+  const upload = cfg.files ? await makeFilesUploader(cfg) : await makeUploader(cfg, input)
 
   const rssBefore = process.memoryUsage.rss()
   const eld = monitorEventLoopDelay({ resolution: cfg.eldResolutionMs })
@@ -75,6 +79,37 @@ async function main() {
   }
 }
 
+// oss-turbo or ali-oss, built as an app would. Over HTTPS (`cfg.ca`, a PEM file) oss-turbo gets the CA in
+// `options.ca`; ali-oss trusts it through NODE_EXTRA_CA_CERTS, which the parent sets.
+function makeClient(cfg) {
+  const OSS = require(cfg.contender === 'oss-turbo' ? cfg.repo : 'ali-oss')
+  const options = { endpoint: cfg.endpoint, bucket: 'examplebucket', region: 'oss-cn-hangzhou', ...CREDS }
+  // Path-style on `localhost`, the name the test certificate carries (ali-oss would put the bucket in
+  // front of an IP endpoint's Host and TLS server name).
+  if (cfg.sldEnable) options.sldEnable = true
+  if (cfg.ca && cfg.contender === 'oss-turbo') options.ca = fs.readFileSync(cfg.ca, 'utf8')
+  return new OSS(options)
+}
+
+async function makeFilesUploader(cfg) {
+  const { dir, method, inFlight, prefix } = cfg.files
+  const names = fs.readdirSync(dir).sort()
+  if (cfg.contender !== 'oss-turbo' && cfg.contender !== 'ali-oss') throw new Error(`${cfg.contender}: no many-files case`)
+  const client = makeClient(cfg)
+  const paths = names.map((n) => `${dir}/${n}`)
+  return async () => {
+    let next = 0
+    const worker = async () => {
+      while (next < paths.length) {
+        const i = next++
+        const r = await client[method](prefix + names[i], paths[i])
+        if (!r || !r.res || r.res.status !== 200) throw new Error(`${names[i]}: unexpected result: ${JSON.stringify(r && r.res)}`)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(inFlight, paths.length) }, worker))
+  }
+}
+
 async function makeUploader(cfg, input) {
   const opts = {}
   if (cfg.partSize != null) opts.partSize = cfg.partSize
@@ -82,13 +117,7 @@ async function makeUploader(cfg, input) {
   switch (cfg.contender) {
     case 'oss-turbo':
     case 'ali-oss': {
-      const OSS = require(cfg.contender === 'oss-turbo' ? cfg.repo : 'ali-oss')
-      const client = new OSS({
-        endpoint: cfg.endpoint,
-        bucket: 'examplebucket',
-        region: 'oss-cn-hangzhou',
-        ...CREDS,
-      })
+      const client = makeClient(cfg)
       return async () => {
         const r = await client.multipartUpload(cfg.key, input, opts)
         if (!r || !r.res || r.res.status !== 200) throw new Error(`unexpected result: ${JSON.stringify(r && r.res)}`)

@@ -14,6 +14,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const http = require('http')
+const https = require('https')
 const crypto = require('crypto')
 const { spawn, spawnSync, execFileSync } = require('child_process')
 const { createInterface } = require('readline')
@@ -23,6 +24,10 @@ const REPO = path.resolve(__dirname, '..')
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
 const BUCKET = 'examplebucket'
+const KiB = 1024
+// The test CA and the certificate (IP:127.0.0.1, DNS:localhost, DNS:*.localhost) the HTTPS cases' emulator serves.
+const TLS_DIR = path.join(REPO, '__test__', 'fixtures', 'tls')
+const TLS_CA = path.join(TLS_DIR, 'ca.pem')
 
 // ---- the cases ----
 // partSize/parallel null = the client's defaults (ali-oss: 1 MiB parts, parallel 5); `eff` is what that
@@ -33,7 +38,33 @@ const CASES = [
   { id: '1g-64m', label: '1 GiB file, 64 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 64 * MiB, parallel: 8, input: 'file' },
   { id: '64m-default', label: '64 MiB file, ali-oss defaults (1 MiB parts × 5)', size: 64 * MiB, quickSize: 16 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
   { id: 'buf256m', label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)', size: 256 * MiB, quickSize: 32 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'buffer' },
+  // HTTPS, the server offering h2 first in ALPN (the emulator's default), as a CDN or load balancer in front
+  // of a CNAME'd endpoint does. Path-style on https://localhost:PORT (the certificate's name).
+  { id: 'https-1g-default', label: 'HTTPS (h2 offered), 1 GiB file, defaults (1 MiB parts × 5)', size: GiB, quickSize: 128 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file', tls: true },
+  { id: 'https-1g-8m', label: 'HTTPS (h2 offered), 1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file', tls: true },
+  // Many small files: each file its own call on one client, 16 calls in flight (plain HTTP).
+  ...[
+    [256 * KiB, 2000, 200],
+    [4 * KiB, 20000, 1000],
+  ].flatMap(([fileSize, count, quickCount]) =>
+    ['put', 'multipartUpload'].map((method) => ({
+      id: `files-${fileSize / KiB}k-${method === 'put' ? 'put' : 'mpu'}`,
+      label: `${count.toLocaleString('en-US')} files of ${fileSize / KiB} KiB, \`${method}\` each, 16 in flight`,
+      kind: 'files',
+      method,
+      fileSize,
+      count,
+      quickCount,
+      inFlight: 16,
+    })),
+  ),
 ]
+for (const c of CASES) {
+  if (c.kind === 'files') {
+    c.size = c.fileSize * c.count
+    c.quickSize = c.fileSize * c.quickCount
+  }
+}
 const CONTENDERS = ['oss-turbo', 'ali-oss', 'opendal', 'raw']
 const LABEL = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss', opendal: 'opendal', raw: 'raw ceiling' }
 
@@ -158,9 +189,12 @@ function findOpendal(install) {
 
 // ---- the emulator ----
 
-function startEmulator(bin) {
+// `tls`: HTTPS with the test certificate, h2 offered first in ALPN (the emulator's default).
+function startEmulator(bin, tls) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--bench', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const args = ['--bench', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof']
+    if (tls) args.push('--tls-cert', path.join(TLS_DIR, 'server.pem'), '--tls-key', path.join(TLS_DIR, 'server.key'))
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => reject(new Error(`oss-emulator did not start in 10 s: ${stderr}`)), 10_000)
@@ -170,16 +204,19 @@ function startEmulator(bin) {
       clearTimeout(timer)
       rl.close()
       child.stdout.resume()
-      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(line)
+      const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(line)
       if (!m) return reject(new Error(`unexpected first line from oss-emulator: ${line}`))
-      resolve({ child, port: Number(m[1]) })
+      resolve({ child, port: Number(m[1]), tls: !!tls })
     })
   })
 }
 
-function head(port, key) {
+// An unsigned HEAD (the --bench emulator accepts it): status, size and CRC-64 of a stored object.
+function head(emu, key, agent) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'HEAD', path: `/${BUCKET}/${key}`, agent: false }, (res) => {
+    const opts = { host: '127.0.0.1', port: emu.port, method: 'HEAD', path: `/${BUCKET}/${key}`, agent: agent || false }
+    if (emu.tls) Object.assign(opts, { servername: 'localhost', ca: fs.readFileSync(TLS_CA) })
+    const req = (emu.tls ? https : http).request(opts, (res) => {
       res.resume()
       resolve({ status: res.statusCode, size: Number(res.headers['content-length']), crc: res.headers['x-oss-hash-crc64ecma'] })
     })
@@ -200,6 +237,53 @@ function makeFile(dir, size) {
   }
   fs.closeSync(fd)
   return file
+}
+
+// `count` files of `fileSize` random bytes in a directory of their own; their CRC-64s from `raw-client crc-dir`.
+function makeFiles(dir, fileSize, count, rawBin) {
+  const sub = path.join(dir, `files-${fileSize}-${count}`)
+  fs.mkdirSync(sub)
+  const block = Buffer.allocUnsafe(Math.min(fileSize * count, 16 * MiB))
+  let off = block.length
+  const width = String(count - 1).length
+  for (let i = 0; i < count; i++) {
+    if (off + fileSize > block.length) {
+      crypto.randomFillSync(block)
+      off = 0
+    }
+    fs.writeFileSync(path.join(sub, `f${String(i).padStart(width, '0')}.bin`), block.subarray(off, off + fileSize))
+    off += fileSize
+  }
+  const crcs = new Map()
+  for (const line of execFileSync(rawBin, ['crc-dir', sub], { encoding: 'utf8', maxBuffer: 64 * MiB }).trim().split('\n')) {
+    const [name, crc] = line.split(' ')
+    crcs.set(name, crc)
+  }
+  if (crcs.size !== count) throw new Error(`crc-dir ${sub}: ${crcs.size} CRCs for ${count} files`)
+  return { dir: sub, crcs }
+}
+
+// Checks every object of a many-files run (size and CRC-64, 16 HEADs in flight); the first mismatch, or null.
+async function verifyFiles(emu, prefix, c) {
+  const agent = new (emu.tls ? https : http).Agent({ keepAlive: true, maxSockets: 16 })
+  const names = [...c.files.crcs.keys()]
+  let next = 0
+  let bad = null
+  const worker = async () => {
+    while (next < names.length && !bad) {
+      const name = names[next++]
+      const h = await head(emu, prefix + name, agent).catch((e) => ({ status: 0, error: String(e) }))
+      if (h.status !== 200 || h.size !== c.fileSize || h.crc !== c.files.crcs.get(name)) {
+        bad = `${name}: HEAD ${h.status}, size ${h.size} (want ${c.fileSize}), crc ${h.crc} (want ${c.files.crcs.get(name)})`
+      }
+    }
+  }
+  try {
+    await Promise.all(Array.from({ length: 16 }, worker))
+  } finally {
+    agent.destroy()
+  }
+  return bad
 }
 
 // ---- one upload ----
@@ -280,23 +364,32 @@ async function waitQuiet(ctx) {
 }
 
 async function uploadOnce(ctx, c, contender, pair) {
+  const emu = c.tls ? ctx.tlsEmulator : ctx.emulator
   const busyBefore = await waitQuiet(ctx)
   const sys0 = cpuTimes()
-  const emuCpu0 = procCpuSeconds(ctx.emulatorPid)
+  const emuCpu0 = procCpuSeconds(emu.child.pid)
   const key = `bench/${c.id}/${contender}/${pair}-${Date.now()}`
   const [effPart, effPar] = c.eff || [c.partSize, c.parallel]
+  // HTTPS: https://localhost:PORT, path-style; the CA through NODE_EXTRA_CA_CERTS (ali-oss), options.ca
+  // (oss-turbo) and --ca (raw).
+  const endpoint = emu.tls ? `https://localhost:${emu.port}` : `http://127.0.0.1:${emu.port}`
+  const tlsEnv = emu.tls ? { NODE_EXTRA_CA_CERTS: TLS_CA } : {}
   let r
   if (contender === 'raw') {
-    const args = ['put', '--endpoint', `127.0.0.1:${ctx.port}`, '--bucket', BUCKET, '--key', key, '--file', c.file, '--part-size', String(effPart), '--parallel', String(effPar)]
+    const args = ['put', '--endpoint', emu.tls ? endpoint : `127.0.0.1:${emu.port}`, '--bucket', BUCKET, '--key', key, '--file', c.file, '--part-size', String(effPart), '--parallel', String(effPar)]
     if (c.input === 'buffer') args.push('--memory')
+    if (emu.tls) args.push('--ca', TLS_CA)
     r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
   } else {
     const variant = contender.startsWith('oss-turbo@') ? ctx.opts.variants[contender.slice(10)] : null
     const cfg = {
       contender: variant ? 'oss-turbo' : contender,
       repo: REPO,
-      endpoint: `http://127.0.0.1:${ctx.port}`,
-      opendalEndpoint: `http://oss.test:${ctx.port}`,
+      endpoint,
+      sldEnable: emu.tls,
+      ca: emu.tls ? TLS_CA : undefined,
+      files: c.kind === 'files' ? { dir: c.files.dir, method: c.method, inFlight: c.inFlight, prefix: `${key}/` } : undefined,
+      opendalEndpoint: `http://oss.test:${emu.port}`,
       opendalPath: ctx.opendalPath,
       key,
       file: c.file,
@@ -311,16 +404,24 @@ async function uploadOnce(ctx, c, contender, pair) {
     // HTTP client send those requests straight to the emulator, which routes them by the Host header.
     const env =
       contender === 'opendal'
-        ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${ctx.port}` })
-        : cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {})
+        ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${emu.port}` })
+        : cleanEnv(variant ? { ...tlsEnv, NAPI_RS_NATIVE_LIBRARY_PATH: variant } : tlsEnv)
     r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], env, ctx.opts.runTimeoutS)
   }
-  const emuCpu1 = procCpuSeconds(ctx.emulatorPid)
+  const emuCpu1 = procCpuSeconds(emu.child.pid)
   const sys1 = cpuTimes()
   const run = { contender, pair, key, load1: os.loadavg()[0], busyBefore, ...r }
   if (emuCpu0 != null && emuCpu1 != null) run.emulatorCpuSeconds = emuCpu1 - emuCpu0
-  if (r.ok) {
-    const h = await head(ctx.port, key).catch((e) => ({ status: 0, error: String(e) }))
+  if (r.ok && c.kind === 'files') {
+    const bad = await verifyFiles(emu, `${key}/`, c)
+    if (bad) {
+      run.ok = false
+      run.error = `verification failed: ${bad}`
+    } else {
+      run.verified = true
+    }
+  } else if (r.ok) {
+    const h = await head(emu, key).catch((e) => ({ status: 0, error: String(e) }))
     if (h.status !== 200 || h.size !== c.size || h.crc !== c.crc) {
       run.ok = false
       run.error = `verification failed: HEAD ${h.status}, size ${h.size} (want ${c.size}), crc ${h.crc} (want ${c.crc})`
@@ -332,6 +433,12 @@ async function uploadOnce(ctx, c, contender, pair) {
     const gib = c.size / GiB
     run.mibps = c.size / MiB / run.seconds
     run.cpuSecPerGiB = (run.cpuUser + run.cpuSys) / gib
+    if (c.kind === 'files') {
+      run.files = c.count
+      run.filesPerSec = c.count / run.seconds
+      run.cpuSecPer1kFiles = ((run.cpuUser + run.cpuSys) * 1000) / c.count
+      if (run.emulatorCpuSeconds != null) run.emulatorCpuSecPer1kFiles = (run.emulatorCpuSeconds * 1000) / c.count
+    }
     run.maxRssMiB = run.maxRssKiB / 1024
     run.eldP99Ms = run.eld ? run.eld.p99Ms : null
     if (run.emulatorCpuSeconds != null) run.emulatorCpuSecPerGiB = run.emulatorCpuSeconds / gib
@@ -347,6 +454,14 @@ async function uploadOnce(ctx, c, contender, pair) {
   return run
 }
 
+// Who runs a case: the many-files cases are `put`/`multipartUpload` calls, which only the two ali-oss-shaped
+// clients have; OpenDAL is not set up for HTTPS here (its endpoint is reached through HTTP_PROXY).
+function caseContenders(c, contenders) {
+  if (c.kind === 'files') return contenders.filter((k) => k === 'ali-oss' || k.startsWith('oss-turbo'))
+  if (c.tls) return contenders.filter((k) => k !== 'opendal')
+  return contenders
+}
+
 // ---- statistics ----
 
 function median(xs) {
@@ -356,7 +471,7 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
 }
 
-const METRICS = ['mibps', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'jsThreadCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
+const METRICS = ['mibps', 'filesPerSec', 'cpuSecPer1kFiles', 'emulatorCpuSecPer1kFiles', 'otherCpuSeconds', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'jsThreadCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
 
 function summarize(c, runs, contenders) {
   const medians = {}
@@ -394,13 +509,20 @@ function targets(results) {
   const add = (what, value, ok, fmt) => out.push({ target: what, value, met: value == null ? null : ok(value), shown: value == null ? 'n/a' : fmt(value) })
   const pct = (v) => `${(v * 100).toFixed(0)}%`
   const x = (v) => `${v.toFixed(2)}×`
-  for (const id of ['1g-default', '1g-8m', '1g-64m']) {
+  for (const id of ['1g-default', '1g-8m', '1g-64m', 'https-1g-default', 'https-1g-8m']) {
     const c = get(id)
     if (c) add(`${id}: throughput ≥ 90% of the raw ceiling`, c.ceilingFraction, (v) => v >= 0.9, pct)
   }
   if (get('1g-default')) add('1g-default: ≥ 3× ali-oss throughput', get('1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
   if (get('1g-8m')) add('1g-8m: ≥ 2× ali-oss throughput', get('1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
-  for (const c of results.cases) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
+  if (get('https-1g-default')) add('https-1g-default: ≥ 3× ali-oss throughput', get('https-1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
+  if (get('https-1g-8m')) add('https-1g-8m: ≥ 2.5× ali-oss throughput', get('https-1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2.5, x)
+  for (const c of results.cases.filter((c) => c.kind !== 'files')) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
+  for (const c of results.cases.filter((c) => c.kind === 'files')) {
+    add(`${c.id}: ≥ 2× ali-oss files/s`, c.ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
+    add(`${c.id}: CPU per file ≤ 1/3 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 1 / 3, x)
+    add(`${c.id}: peak RSS ≤ 100 MiB`, c.medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
+  }
   if (get('1g-64m')) add('1g-64m: peak RSS ≤ 100 MiB', get('1g-64m').medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
   for (const c of results.cases) add(`${c.id}: event-loop delay p99 ≤ 10 ms`, c.medians['oss-turbo']?.eldP99Ms ?? null, (v) => v <= 10, (v) => `${v.toFixed(1)} ms`)
   return out
@@ -416,19 +538,23 @@ function table(results) {
   const lines = []
   for (const c of results.cases) {
     lines.push('')
-    lines.push(`${c.label}  [${c.id}; ${(c.size / MiB).toFixed(0)} MiB; ${c.pairsRun} round(s)]`)
-    const head = ['contender', 'MiB/s', 'CPU s/GiB', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/GiB', 'turbo ÷ it: thr', 'cpu', 'rss']
+    const files = c.kind === 'files'
+    lines.push(`${c.label}  [${c.id}; ${files ? `${c.count} files, ` : ''}${(c.size / MiB).toFixed(0)} MiB; ${c.pairsRun} round(s)]`)
+    const head = files
+      ? ['contender', 'files/s', 'MiB/s', 'CPU s/1000 files', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/1000', 'turbo ÷ it: files/s', 'cpu', 'rss']
+      : ['contender', 'MiB/s', 'CPU s/GiB', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/GiB', 'turbo ÷ it: thr', 'cpu', 'rss']
     const rows = [head]
-    for (const k of results.contenders) {
+    for (const k of c.contenders || results.contenders) {
       const m = c.medians[k]
       const r = c.ratios[k]
       rows.push([
         (LABEL[k] || k) + (m.failed ? ` (${m.failed} FAILED)` : ''),
+        ...(files ? [fmt(m.filesPerSec, 0)] : []),
         fmt(m.mibps, 0),
-        fmt(m.cpuSecPerGiB, 2),
+        files ? fmt(m.cpuSecPer1kFiles, 2) : fmt(m.cpuSecPerGiB, 2),
         fmt(m.maxRssMiB, 0),
         k === 'raw' ? '—' : fmt(m.eldP99Ms, 1),
-        fmt(m.emulatorCpuSecPerGiB, 2),
+        files ? fmt(m.emulatorCpuSecPer1kFiles, 2) : fmt(m.emulatorCpuSecPerGiB, 2),
         r ? fmt(r.throughput, 2) + '×' : '',
         r ? fmt(r.cpu, 2) + '×' : '',
         r ? fmt(r.rss, 2) + '×' : '',
@@ -494,7 +620,11 @@ async function main() {
     }
   }
   for (const n of notes) log(n)
-  const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.id)).map((c) => ({ ...c, size: opts.quick ? c.quickSize : c.size }))
+  const cases = CASES.filter((c) => !opts.cases || opts.cases.includes(c.id)).map((c) => ({
+    ...c,
+    size: opts.quick ? c.quickSize : c.size,
+    ...(c.kind === 'files' && opts.quick ? { count: c.quickCount } : {}),
+  }))
 
   const info = machine(opts)
   const busy = await busyShare(1000)
@@ -503,8 +633,10 @@ async function main() {
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oss-turbo-bench-'))
   let emu = null
+  let tlsEmu = null
   const cleanup = () => {
     if (emu) emu.child.kill('SIGTERM')
+    if (tlsEmu) tlsEmu.child.kill('SIGTERM')
     if (!opts.keepFiles) fs.rmSync(dir, { recursive: true, force: true })
   }
   process.on('SIGINT', () => {
@@ -518,6 +650,15 @@ async function main() {
   try {
     const files = new Map()
     for (const c of cases) {
+      if (c.kind === 'files') {
+        const k = `files-${c.fileSize}-${c.count}`
+        if (!files.has(k)) {
+          log(`writing ${c.count} files of ${c.fileSize / KiB} KiB in ${dir}`)
+          files.set(k, makeFiles(dir, c.fileSize, c.count, bins.raw))
+        }
+        c.files = files.get(k)
+        continue
+      }
       if (!files.has(c.size)) {
         log(`writing a ${c.size / MiB} MiB test file in ${dir}`)
         const file = makeFile(dir, c.size)
@@ -526,24 +667,29 @@ async function main() {
       }
       Object.assign(c, files.get(c.size))
     }
-    emu = await startEmulator(bins.emulator)
-    log(`emulator (--bench) on 127.0.0.1:${emu.port}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`)
-    const ctx = { port: emu.port, emulatorPid: emu.child.pid, bins, opts, opendalPath }
+    emu = await startEmulator(bins.emulator, false)
+    if (cases.some((c) => c.tls)) tlsEmu = await startEmulator(bins.emulator, true)
+    log(`emulator (--bench) on 127.0.0.1:${emu.port}${tlsEmu ? `, with TLS (h2 offered) on ${tlsEmu.port}` : ''}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`)
+    const ctx = { emulator: emu, tlsEmulator: tlsEmu, bins, opts, opendalPath }
 
     const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs, variants: opts.variants }, notes, contenders, cases: [] }
     for (const c of cases) {
       const runs = []
+      const here = caseContenders(c, contenders)
       for (let pair = 1; pair <= opts.pairs; pair++) {
-        for (const k of contenders) {
+        for (const k of here) {
           const r = await uploadOnce(ctx, c, k, pair)
           runs.push(r)
-          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before)` : `FAILED: ${r.error}`))
+          const speed = c.kind === 'files' && r.ok ? `${r.filesPerSec.toFixed(0)} files/s, ${r.cpuSecPer1kFiles.toFixed(2)} CPU s/1000 files` : r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB` : ''
+          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${speed}, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before, others used ${r.otherCpuSeconds == null ? '?' : r.otherCpuSeconds.toFixed(1)} CPU s)` : `FAILED: ${r.error}`))
         }
       }
-      const { file, crc, quickSize, ...desc } = c
+      const { file, crc, quickSize, quickCount, files: filesOf, ...desc } = c
       void file
       void quickSize
-      results.cases.push({ ...desc, crc, pairsRun: opts.pairs, runs, ...summarize(c, runs, contenders) })
+      void quickCount
+      void filesOf
+      results.cases.push({ ...desc, crc, contenders: here, pairsRun: opts.pairs, runs, ...summarize(c, runs, here) })
     }
     results.machine.loadavgEnd = os.loadavg()
     results.targets = targets(results)

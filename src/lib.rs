@@ -19,6 +19,8 @@ pub mod crc64;
 pub mod error;
 pub mod http;
 pub mod log;
+#[cfg(all(target_os = "linux", feature = "mmap"))]
+mod mmap;
 pub mod multipart;
 pub mod retry;
 pub mod sign;

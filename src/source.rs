@@ -74,6 +74,9 @@ impl Source {
             Source::Memory(bytes) => {
                 Box::pin(memory_stream(bytes.clone(), start, end, hash.clone()))
             }
+            #[cfg(all(target_os = "linux", feature = "mmap"))]
+            Source::File(file) => Box::pin(mapped_stream(file.clone(), start, end, hash.clone())),
+            #[cfg(not(all(target_os = "linux", feature = "mmap")))]
             Source::File(file) => Box::pin(file_stream(file.clone(), start, end, hash.clone())),
         };
         (reqwest::Body::wrap_stream(stream), hash)
@@ -257,8 +260,12 @@ struct ChunkPool {
 const POOL_KEEP: usize = 64;
 
 impl ChunkPool {
-    fn take(&self) -> Vec<u8> {
-        lock(&self.free).pop().unwrap_or_else(|| vec![0u8; CHUNK])
+    /// A buffer for a chunk of `n` bytes: a pooled [`CHUNK`]-sized one, or, for a short chunk when none is
+    /// free, one of exactly `n` bytes (a small file's whole body: no 1 MiB allocation per file).
+    fn take(&self, n: usize) -> Vec<u8> {
+        lock(&self.free)
+            .pop()
+            .unwrap_or_else(|| vec![0u8; n.min(CHUNK)])
     }
 }
 
@@ -277,6 +284,9 @@ impl AsRef<[u8]> for PooledChunk {
 
 impl Drop for PooledChunk {
     fn drop(&mut self) {
+        if self.buf.len() != CHUNK {
+            return;
+        }
         let mut free = lock(&self.pool.free);
         if free.len() < POOL_KEEP {
             free.push(std::mem::take(&mut self.buf));
@@ -284,6 +294,7 @@ impl Drop for PooledChunk {
     }
 }
 
+#[cfg_attr(all(target_os = "linux", feature = "mmap"), allow(dead_code))]
 /// Streams bytes `[start, end)` of a file in pooled chunks, hashed as read. A chunk the page cache holds
 /// is read at once on the runtime thread (no thread hop: the common case when uploading a file that was
 /// just written or read); otherwise the read goes to a blocking thread, so a slow disk never stalls the
@@ -302,7 +313,7 @@ fn file_stream(
                 return None;
             }
             let n = ((end - pos) as usize).min(CHUNK);
-            let mut buf = file.pool.take();
+            let mut buf = file.pool.take(n);
             let cached = file.read_cached_at(&mut buf[..n], pos);
             let read = if cached == n {
                 Ok(buf)
@@ -333,6 +344,54 @@ fn file_stream(
             }
         }
     })
+}
+
+/// Streams bytes `[start, end)` of a file as slices of one memory map of the part (see src/mmap.rs),
+/// hashed as they are handed out. The mapping (pre-faulted, so possibly reading from disk) is made on a
+/// blocking thread; it is unmapped when hyper drops the last chunk.
+#[cfg(all(target_os = "linux", feature = "mmap"))]
+fn mapped_stream(
+    file: Arc<FileSource>,
+    start: u64,
+    end: u64,
+    hash: PartHash,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(
+        (None::<Bytes>, start),
+        move |(map, pos): (Option<Bytes>, u64)| {
+            let file = file.clone();
+            let hash = hash.clone();
+            async move {
+                if pos >= end {
+                    return None;
+                }
+                let map = match map {
+                    Some(m) => m,
+                    None => {
+                        let len = (end - start) as usize;
+                        let f = file.clone();
+                        let mapped = tokio::task::spawn_blocking(move || {
+                            crate::mmap::Mapping::new(&f.file, &f.path, start, len)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("mmap task failed: {e}")));
+                        match mapped {
+                            Ok(m) => Bytes::from_owner(m),
+                            Err(message) => {
+                                hash.fail(Error::Io(message.clone()));
+                                return Some((Err(std::io::Error::other(message)), (None, end)));
+                            }
+                        }
+                    }
+                };
+                let from = (pos - start) as usize;
+                let n = ((end - pos) as usize).min(CHUNK);
+                let chunk = map.slice(from..from + n);
+                hash.add(&chunk, pos + n as u64 >= end);
+                Some((Ok(chunk), (Some(map), pos + n as u64)))
+            }
+        },
+    )
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ export interface LogEntry {
   status: number;
   bytes: number;
   fault: string | null;
+  /** The HTTP version of the request: 'HTTP/1.1' or 'HTTP/2'. */
+  protocol: string;
 }
 
 export interface EmulatorOptions {

@@ -275,6 +275,19 @@ fn log_headers(h: &HeaderMap) -> serde_json::Map<String, serde_json::Value> {
     m
 }
 
+/// The HTTP version a request came in with, as the request log shows it (`HTTP/1.1`, `HTTP/2`):
+/// tells whether a client multiplexed onto one HTTP/2 connection or used HTTP/1.1 connections.
+fn protocol_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_11 => "HTTP/1.1",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "unknown",
+    }
+}
+
 /// A request's log entry, pushed exactly once: with the answer's status when the handler
 /// finishes, or with status 0 when the handler is dropped first. Hyper drops the handler
 /// when the client goes away before the answer (a client timeout during a `delay` fault, a
@@ -348,6 +361,7 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
             path: path.clone(),
             query: raw_query.clone(),
             headers: log_headers(&parts.headers),
+            protocol: protocol_name(parts.version),
             ..LogEntry::default()
         },
         body: BodyReader::new(incoming),

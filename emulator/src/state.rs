@@ -113,6 +113,8 @@ pub struct LogEntry {
     pub status: u16,
     pub bytes: u64,
     pub fault: Option<String>,
+    /// `HTTP/1.1` or `HTTP/2` (see `server::protocol_name`).
+    pub protocol: &'static str,
 }
 
 pub const LOG_CAP: usize = 200_000;

@@ -3,23 +3,28 @@
 //! keep-alive TCP connection, PUT parts (same part size) with no signing and no hashing, reading the file
 //! with positional reads into one reused buffer per thread, then CompleteMultipartUpload.
 //!
-//! Blocking std sockets and threads only (no async runtime, no HTTP library, no dependencies), so what it
-//! measures is the emulator plus loopback plus two copies per byte (page cache -> buffer -> socket).
+//! Blocking std sockets and threads only (no async runtime, no HTTP library), so what it measures is the
+//! emulator plus loopback plus two copies per byte (page cache -> buffer -> socket). With an `https://`
+//! endpoint it speaks HTTP/1.1 over TLS (rustls, ring provider; ALPN `http/1.1`), trusting the CA of
+//! `--ca FILE`: the ceiling of the HTTPS cases, the same bytes plus encryption.
 //!
 //! ```text
-//! raw-client put --endpoint 127.0.0.1:PORT --bucket B --key K --file F --part-size N --parallel P
-//!                [--chunk BYTES] [--memory]
+//! raw-client put --endpoint [http://|https://]HOST:PORT --bucket B --key K --file F --part-size N
+//!                --parallel P [--chunk BYTES] [--memory] [--ca CA.pem]
 //! raw-client crc FILE
+//! raw-client crc-dir DIR
 //! ```
 //! `put` prints one JSON line: `{"ok":true,"seconds":…,"bytes":…,"parts":…,"cpuUser":…,"cpuSys":…,
 //! "maxRssKiB":…,"baselineRssKiB":…}` (CPU seconds and wall time of the upload alone). `--memory` reads the
 //! whole file into memory first (not timed) and sends parts from there, the counterpart of a JS Buffer.
-//! `crc` prints the file's CRC-64/XZ (OSS's `x-oss-hash-crc64ecma`), used to verify uploads.
+//! `crc` prints the file's CRC-64/XZ (OSS's `x-oss-hash-crc64ecma`), used to verify uploads; `crc-dir`
+//! prints `NAME CRC` for every file of a directory (the many-small-files cases).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 use std::os::unix::fs::FileExt;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 mod crc64;
+mod tls;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -41,6 +47,12 @@ fn main() {
                 exit(1);
             }
         },
+        Some("crc-dir") if args.len() == 2 => {
+            if let Err(e) = crc_dir(&args[1]) {
+                eprintln!("raw-client crc-dir {}: {e}", args[1]);
+                exit(1);
+            }
+        }
         Some("crc") if args.len() == 2 => match crc64::of_file(&args[1]) {
             Ok(c) => println!("{c}"),
             Err(e) => {
@@ -50,12 +62,25 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: raw-client put --endpoint HOST:PORT --bucket B --key K --file F --part-size N \
-                 --parallel P [--chunk BYTES] [--memory]\n       raw-client crc FILE"
+                "usage: raw-client put --endpoint [https://]HOST:PORT --bucket B --key K --file F --part-size N \
+                 --parallel P [--chunk BYTES] [--memory] [--ca CA.pem]\n       raw-client crc FILE\n       raw-client crc-dir DIR"
             );
             exit(2);
         }
     }
+}
+
+fn crc_dir(dir: &str) -> io::Result<()> {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            let path = entry.path();
+            let crc = crc64::of_file(&path.to_string_lossy())?;
+            writeln!(out, "{} {crc}", entry.file_name().to_string_lossy())?;
+        }
+    }
+    out.flush()
 }
 
 fn parse_flags(args: &[String]) -> HashMap<String, String> {
@@ -95,7 +120,7 @@ enum Data {
 }
 
 struct Job {
-    endpoint: String,
+    endpoint: Endpoint,
     /// `/bucket/key` (path-style; the key is used as given, so keep it URL-safe).
     path: String,
     upload_id: String,
@@ -109,7 +134,7 @@ struct Job {
 }
 
 fn put(flags: &HashMap<String, String>) -> io::Result<String> {
-    let endpoint = flag(flags, "endpoint")?.trim_start_matches("http://").to_string();
+    let endpoint = Endpoint::parse(flag(flags, "endpoint")?, flags.get("ca").map(Path::new))?;
     let path = format!("/{}/{}", flag(flags, "bucket")?, flag(flags, "key")?);
     let file_path = flag(flags, "file")?;
     let part_size = num(flags, "part-size")?;
@@ -240,25 +265,84 @@ fn worker(job: &Job, conn: Option<Conn>) -> io::Result<()> {
     }
 }
 
+/// Where to connect: `host:port`, and the TLS setup for an `https://` endpoint.
+#[derive(Clone)]
+struct Endpoint {
+    addr: String,
+    tls: Option<tls::Client>,
+}
+
+impl Endpoint {
+    fn parse(endpoint: &str, ca: Option<&Path>) -> io::Result<Endpoint> {
+        if let Some(addr) = endpoint.strip_prefix("https://") {
+            let ca = ca.ok_or_else(|| io::Error::other("an https:// endpoint needs --ca FILE"))?;
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+            return Ok(Endpoint {
+                addr: addr.to_string(),
+                tls: Some(tls::Client::new(ca, host)?),
+            });
+        }
+        Ok(Endpoint {
+            addr: endpoint.trim_start_matches("http://").to_string(),
+            tls: None,
+        })
+    }
+}
+
 struct Response {
     headers: HashMap<String, String>,
     body: Vec<u8>,
 }
 
+/// A plain or TLS socket.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tls::Stream>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
-    sock: TcpStream,
+    sock: Stream,
     host: String,
     rbuf: Vec<u8>,
 }
 
 impl Conn {
-    fn connect(endpoint: &str) -> io::Result<Conn> {
-        let sock = TcpStream::connect(endpoint)?;
-        sock.set_nodelay(true)?;
+    fn connect(endpoint: &Endpoint) -> io::Result<Conn> {
+        let tcp = TcpStream::connect(&endpoint.addr)?;
+        tcp.set_nodelay(true)?;
+        let sock = match &endpoint.tls {
+            Some(t) => Stream::Tls(Box::new(t.connect(tcp)?)),
+            None => Stream::Plain(tcp),
+        };
         Ok(Conn {
             sock,
-            host: endpoint.to_string(),
+            host: endpoint.addr.clone(),
             rbuf: Vec::with_capacity(4096),
         })
     }
@@ -269,7 +353,7 @@ impl Conn {
         &mut self,
         request_line: &str,
         len: u64,
-        body: impl FnOnce(&mut TcpStream) -> io::Result<()>,
+        body: impl FnOnce(&mut Stream) -> io::Result<()>,
     ) -> io::Result<Response> {
         let head = format!(
             "{request_line}\r\nHost: {}\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\n\r\n",
@@ -277,6 +361,7 @@ impl Conn {
         );
         self.sock.write_all(head.as_bytes())?;
         body(&mut self.sock)?;
+        self.sock.flush()?;
         let res = self.read_response()?;
         Ok(res)
     }
