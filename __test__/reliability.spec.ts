@@ -355,7 +355,8 @@ describe('bad input: a clear error and nothing sent', () => {
 
   it('a path that does not exist, and a directory', async () => {
     const missing = await rejection(turbo(emu).multipartUpload('x', join(dir.path, 'nope.bin')))
-    assert.match(missing.message, /nope\.bin: no such file or directory/)
+    assert.match(missing.message, /^ENOENT: no such file or directory, stat '.*nope\.bin'$/)
+    assert.equal(missing.code, 'ENOENT')
     const folder = await rejection(turbo(emu).multipartUpload('x', dir.path))
     assert.match(folder.message, /is not file/)
     await noRequests()

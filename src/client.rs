@@ -219,9 +219,9 @@ impl Client {
             len: end - start,
         };
         let res = self.send_watched(req, &hash).await?;
-        let crc = hash
-            .result()?
-            .ok_or_else(|| Error::internal(format!("part {number}: the body was not sent completely")))?;
+        let crc = hash.result()?.ok_or_else(|| {
+            Error::internal(format!("part {number}: the body was not sent completely"))
+        })?;
         check_crc(&res, crc, &format!("part {number}"))?;
         let etag = res
             .header("etag")

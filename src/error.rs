@@ -403,6 +403,57 @@ mod tests {
     }
 
     #[test]
+    fn local_file_errors_are_nodes() {
+        let e = Error::io(
+            "/x/a.bin",
+            "open",
+            &std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        let info = e.info(false);
+        assert_eq!(info.name, "Error");
+        assert_eq!(info.code.as_deref(), Some("ENOENT"));
+        assert_eq!(
+            info.message,
+            "ENOENT: no such file or directory, open '/x/a.bin'"
+        );
+        let denied = Error::io(
+            "/y",
+            "read",
+            &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(denied.info(false).code.as_deref(), Some("EACCES"));
+        assert!(!denied.is_retryable());
+    }
+
+    #[test]
+    fn each_kind_has_its_own_name_and_code() {
+        let kinds = [
+            (
+                Error::FileChanged("f".into()),
+                "FileChangedError",
+                "FileChanged",
+            ),
+            (Error::protocol("p"), "ProtocolError", "ProtocolError"),
+            (Error::internal("i"), "InternalError", "OssTurboInternal"),
+        ];
+        for (e, name, code) in kinds {
+            let info = e.in_part(2).info(false);
+            assert_eq!(info.name, name);
+            assert_eq!(info.code.as_deref(), Some(code));
+            assert_eq!(info.kind, ErrorKind::Error);
+            assert_eq!(info.part_num, Some(2));
+        }
+    }
+
+    #[test]
+    fn no_such_upload_is_recognised() {
+        assert!(server(404, "NoSuchUpload").is_no_such_upload());
+        assert!(server(404, "NoSuchUpload").in_part(1).is_no_such_upload());
+        assert!(!server(404, "NoSuchKey").is_no_such_upload());
+        assert!(!server(503, "ServiceUnavailable").is_no_such_upload());
+    }
+
+    #[test]
     fn network_statuses() {
         let e = Error::Network {
             kind: NetworkKind::ResponseTimeout,

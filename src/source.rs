@@ -509,6 +509,39 @@ mod tests {
     }
 
     #[test]
+    fn the_identity_notices_writes_and_replacements() {
+        let path = temp_file(b"identity: first version of the file");
+        let source = Source::open_file(&path).expect("open");
+        assert!(source.check_unchanged().is_ok());
+        // Same size, new bytes: mtime/ctime move (the sleep makes that certain on coarse clocks).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"identity: other version of the file").expect("rewrite");
+        let err = source.check_unchanged().expect_err("changed");
+        assert!(matches!(err, Error::FileChanged(_)), "{err}");
+        assert_eq!(err.info(false).code.as_deref(), Some("FileChanged"));
+        // A different size says so.
+        std::fs::write(&path, b"short").expect("shrink");
+        let err = source.check_unchanged().expect_err("changed");
+        assert!(err.to_string().contains("size went from"), "{err}");
+        // Memory never changes.
+        assert!(Source::Memory(Bytes::from_static(b"x"))
+            .check_unchanged()
+            .is_ok());
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_pseudo_file_is_read_to_its_end() {
+        let source = Source::open_file("/proc/self/status").expect("open");
+        let Source::Memory(bytes) = &source else {
+            panic!("read into memory")
+        };
+        assert!(bytes.len() > 100, "{} bytes", bytes.len());
+        assert!(bytes.starts_with(b"Name:"));
+    }
+
+    #[test]
     fn bad_paths_say_what_is_wrong() {
         let missing = Source::open_file("/nonexistent/oss-turbo/x")
             .err()

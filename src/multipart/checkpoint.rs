@@ -256,7 +256,10 @@ mod tests {
         save_first(&path, &sample()).unwrap();
         assert!(!dead.exists(), "the dead writer's temp file is gone");
         assert!(other.exists(), "another checkpoint's temp file is kept");
-        assert!(unrelated.exists(), "a file that is not a temp file of ours is kept");
+        assert!(
+            unrelated.exists(),
+            "a file that is not a temp file of ours is kept"
+        );
         assert_eq!(load(&path).unwrap(), Some(sample()));
         fs::remove_dir_all(&dir).ok();
     }

@@ -642,7 +642,9 @@ async fn complete(
             if let Some(res) = stored_object(client, upload, Some(expected)).await {
                 debug!(
                     "Complete answered NoSuchUpload after {}, but {} holds exactly the parts: done",
-                    f.first.as_ref().map_or("no other error".into(), |e| e.to_string()),
+                    f.first
+                        .as_ref()
+                        .map_or("no other error".into(), |e| e.to_string()),
                     upload.key
                 );
                 return Ok(res);
@@ -983,8 +985,71 @@ mod tests {
         assert!(check_resume(&zero, 300_000).is_err());
     }
 
+    #[tokio::test]
+    async fn a_failed_later_checkpoint_write_is_a_warning() {
+        let dir =
+            std::env::temp_dir().join(format!("oss-turbo-writer-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("cp.json");
+        let initial = CheckpointFile {
+            file: None,
+            name: "k".into(),
+            file_size: 300_000,
+            part_size: 102_400,
+            upload_id: "U".into(),
+            done_parts: vec![],
+            bucket: None,
+            file_mtime_ms: None,
+        };
+        first_write(&path, initial.clone())
+            .await
+            .expect("first write");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let w = CheckpointWriter::start(path.clone(), initial, tx);
+        // The folder disappears: the next writes fail.
+        std::fs::remove_dir_all(&dir).expect("remove");
+        let h = w.handle();
+        h.record(1, "\"E1\"");
+        drop(h);
+        w.finish().await;
+        let mut warned = Vec::new();
+        while let Ok(Event::Warning(m)) = rx.try_recv() {
+            warned.push(m);
+        }
+        assert_eq!(warned.len(), 1, "one warning: {warned:?}");
+        assert!(
+            warned[0].contains("cannot write the checkpoint file") && warned[0].contains("ENOENT"),
+            "{}",
+            warned[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_first_checkpoint_is_an_error_with_the_os_code() {
+        let path = std::path::Path::new("/nonexistent-oss-turbo-dir/cp.json");
+        let initial = CheckpointFile {
+            file: None,
+            name: "k".into(),
+            file_size: 1,
+            part_size: 1,
+            upload_id: "U".into(),
+            done_parts: vec![],
+            bucket: None,
+            file_mtime_ms: None,
+        };
+        let info = first_write(path, initial)
+            .await
+            .expect_err("fails")
+            .info(false);
+        assert_eq!(info.code.as_deref(), Some("ENOENT"));
+        assert!(info.message.starts_with(
+            "cannot write the checkpoint file /nonexistent-oss-turbo-dir/cp.json: ENOENT ("
+        ));
+    }
+
     #[test]
     fn keys_are_checked() {
+        assert!(check_key("a\0b").unwrap_err().to_string().contains("NUL"));
         assert!(check_key("").is_err());
         assert!(check_key(&"k".repeat(1024))
             .unwrap_err()
