@@ -198,9 +198,20 @@ declare namespace OSS {
   type ListPartsQuery = { 'max-parts'?: number | string; 'part-number-marker'?: number | string; 'encoding-type'?: string }
   type ListUploadsQuery = { prefix?: string; 'max-uploads'?: number | string; 'key-marker'?: string; 'upload-id-marker'?: string }
 
-  /** An OSS or network error, shaped like ali-oss's. */
+  /**
+   * An OSS, network or local error, shaped like ali-oss's. What `name`/`code` say:
+   * - OSS answered with an error: `name` is `Code + 'Error'` (e.g. `SignatureDoesNotMatchError`), `code` the OSS code.
+   * - no usable answer: `RequestError` (status -1), `ConnectionTimeoutError` / `ResponseTimeoutError` (status -2).
+   * - a local file: `name` `'Error'`, `code` the errno name (`ENOENT`, `EACCES`, `EISDIR`, `EROFS`, `ENOSPC` …) and
+   *   Node's message (`ENOENT: no such file or directory, stat '/x'`); a checkpoint file that cannot be written
+   *   says `cannot write the checkpoint file <path>: <code> (…)`.
+   * - the file changed during the upload (size, mtime, ctime, inode or device): `FileChangedError`,
+   *   code `FileChanged`; nothing was completed and the upload was aborted.
+   * - a server reply that cannot be understood: `ProtocolError`, code `ProtocolError`.
+   * - a failure inside oss-turbo: `InternalError`, code `OssTurboInternal`.
+   * - the CRC-64 of what the server stored differs from what was sent: `CrcMismatchError`, code `CrcMismatch`.
+   */
   interface OSSError extends Error {
-    /** `Code + 'Error'` (e.g. `SignatureDoesNotMatchError`), or `RequestError`/`ResponseTimeoutError`. */
     name: string
     code?: string
     /** HTTP status; -1 network error, -2 timeout. */

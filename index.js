@@ -515,7 +515,8 @@ function callbackHeaders(options) {
 
 function withData(result, res, options) {
   const hasCallback = options.callback || (options.headers && options.headers['x-oss-callback'])
-  if (hasCallback) result.data = JSON.parse(res.data.toString())
+  // An upload verified by HEAD (its Complete answer was lost) has no callback body to show.
+  if (hasCallback && res.data && res.data.length > 0) result.data = JSON.parse(res.data.toString())
   return result
 }
 

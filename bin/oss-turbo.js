@@ -8,7 +8,8 @@
 // Credentials come from OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and OSS_SESSION_TOKEN (STS).
 // Every upload keeps a checkpoint file (in --checkpoint-dir, named from a hash of bucket, key and the file's
 // absolute path), so running the same command again after a failure or Ctrl-C continues where it stopped.
-// Exit codes: 0 uploaded, 1 the upload failed, 2 bad command line or environment, 130 interrupted.
+// Exit codes: 0 uploaded, 1 the upload failed, 2 bad command line or environment, 130 interrupted (SIGINT),
+// 143 terminated (SIGTERM).
 // A failure is one line on stderr: never a stack trace, never a credential.
 
 const { createHash } = require('node:crypto')
@@ -23,6 +24,7 @@ const EXIT_OK = 0
 const EXIT_FAILED = 1
 const EXIT_USAGE = 2
 const EXIT_INTERRUPTED = 130
+const EXIT_TERMINATED = 143
 
 /** An error the user made: reported as one line, exit code 2 unless said otherwise. */
 class UserError extends Error {
@@ -128,17 +130,20 @@ async function cp(file, destination, opts) {
 
   const bar = opts.progress ? new ByteProgress({ stream: process.stderr }) : null
   const controller = new AbortController()
-  let interrupted = false
-  const onSigint = () => {
+  let interrupted = null
+  // SIGINT (Ctrl-C) and SIGTERM (kill, systemd, docker stop) both stop the upload and keep the checkpoint.
+  const onSignal = (signal) => {
+    const code = signal === 'SIGTERM' ? EXIT_TERMINATED : EXIT_INTERRUPTED
     if (interrupted) {
-      // A second Ctrl-C: leave right now (the checkpoint file is only ever replaced atomically).
+      // A second signal: leave right now (the checkpoint file is only ever replaced atomically).
       bar?.stop()
-      process.exit(EXIT_INTERRUPTED)
+      process.exit(code)
     }
-    interrupted = true
+    interrupted = { signal, code }
     controller.abort()
   }
-  process.on('SIGINT', onSigint)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
 
   bar?.start(stat.size, already)
   const started = Date.now()
@@ -154,17 +159,17 @@ async function cp(file, destination, opts) {
     bar?.stop()
     const kept = fs.existsSync(checkpointFile)
     if (interrupted && err && err.name === 'cancel') {
+      const what = interrupted.signal === 'SIGTERM' ? 'terminated' : 'interrupted'
       throw new UserError(
-        kept
-          ? `interrupted; checkpoint saved in ${checkpointFile}: run the same command again to resume`
-          : 'interrupted',
-        EXIT_INTERRUPTED,
+        kept ? `${what}; checkpoint saved in ${checkpointFile}: run the same command again to resume` : what,
+        interrupted.code,
       )
     }
     const hint = kept ? ' (checkpoint kept: run the same command again to resume)' : ''
     throw new UserError(`upload to ${target} failed: ${oneLine(err, creds)}${hint}`, EXIT_FAILED)
   } finally {
-    process.off('SIGINT', onSigint)
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
   }
   bar?.update(stat.size)
   bar?.stop()
@@ -243,7 +248,7 @@ function program() {
       'after',
       `
 Credentials: OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN (STS, optional).
-Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 interrupted (Ctrl-C).`,
+Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).`,
     )
 
   prog

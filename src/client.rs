@@ -81,6 +81,24 @@ pub struct PartOutcome {
     pub res: Response,
 }
 
+/// How Complete failed: the final error, and the first try's error (the same error when it failed once).
+#[derive(Debug)]
+pub struct CompleteFailure {
+    pub first: Option<Error>,
+    pub last: Error,
+}
+
+/// Refuses, before anything is sent, an object name OSS can never accept: a NUL byte (which HTTP cannot
+/// carry and OSS rejects). Other limits (length, leading `/`) are left to the server, as ali-oss does.
+pub fn check_key(key: &str) -> Result<(), Error> {
+    if key.contains('\0') {
+        return Err(Error::invalid(
+            "the object name contains a NUL character (\\0), which OSS never accepts",
+        ));
+    }
+    Ok(())
+}
+
 /// ali-oss's client-wide cancel flag (`cancel()`, `isCancel()`), which running uploads can wait on.
 #[derive(Default)]
 pub struct CancelFlag {
@@ -147,6 +165,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<(xml::InitiateResult, Response), Error> {
         self.require_bucket()?;
+        check_key(key)?;
         let res = self
             .http
             .call(|| {
@@ -156,7 +175,7 @@ impl Client {
             })
             .await?;
         let init = xml::parse_initiate(&res.body).map_err(|e| {
-            Error::Io(format!(
+            Error::protocol(format!(
                 "InitiateMultipartUpload returned an unreadable body: {e}"
             ))
         })?;
@@ -170,6 +189,7 @@ impl Client {
         part: &PartRequest<'_>,
         sent: Option<Arc<AtomicU64>>,
     ) -> Result<PartOutcome, Error> {
+        check_key(part.key)?;
         self.http
             .retrying(|| self.upload_part_once(part, sent.clone()))
             .await
@@ -199,13 +219,13 @@ impl Client {
             len: end - start,
         };
         let res = self.send_watched(req, &hash).await?;
-        let crc = hash
-            .result()?
-            .ok_or_else(|| Error::Io(format!("part {number}: the body was not sent completely")))?;
+        let crc = hash.result()?.ok_or_else(|| {
+            Error::internal(format!("part {number}: the body was not sent completely"))
+        })?;
         check_crc(&res, crc, &format!("part {number}"))?;
         let etag = res
             .header("etag")
-            .ok_or_else(|| Error::Io(format!("part {number}: the response has no ETag")))?
+            .ok_or_else(|| Error::protocol(format!("part {number}: the response has no ETag")))?
             .to_string();
         Ok(PartOutcome { etag, crc, res })
     }
@@ -217,13 +237,33 @@ impl Client {
         parts: &[(u32, String)],
         opts: &CallOptions,
     ) -> Result<Response, Error> {
+        self.complete_tracked(key, upload_id, parts, opts)
+            .await
+            .map_err(|f| f.last)
+    }
+
+    /// Complete, telling which error the first failed try had: when a try timed out after the server had
+    /// completed, the retry answers `NoSuchUpload`, and the first error is what really happened.
+    pub async fn complete_tracked(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        opts: &CallOptions,
+    ) -> Result<Response, CompleteFailure> {
+        check_key(key).map_err(|e| CompleteFailure {
+            first: None,
+            last: e,
+        })?;
         // complete_body sorts the parts and drops repeated numbers, as ali-oss does.
         let listed: Vec<(u32, &str)> = parts.iter().map(|(n, e)| (*n, e.as_str())).collect();
         let body = Bytes::from(xml::complete_body(&listed));
         let md5 = content_md5(&body);
         let opts = opts.for_parts();
-        self.http
-            .call(|| {
+        let first: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        let result = self
+            .http
+            .retrying(|| async {
                 let mut req =
                     Request::new(Method::POST, Some(key), &[200]).query("uploadId", upload_id);
                 opts.apply(&mut req);
@@ -232,9 +272,18 @@ impl Client {
                 req.headers
                     .insert(HeaderName::from_static("content-md5"), md5.clone());
                 req.body = Body::Bytes(body.clone());
-                req
+                let r = self.http.send(req).await;
+                if let Err(e) = &r {
+                    let mut slot = first.lock().unwrap_or_else(|p| p.into_inner());
+                    if slot.is_none() {
+                        *slot = Some(e.clone());
+                    }
+                }
+                r
             })
-            .await
+            .await;
+        let first = first.into_inner().unwrap_or_else(|p| p.into_inner());
+        result.map_err(|last| CompleteFailure { first, last })
     }
 
     pub async fn abort(
@@ -244,6 +293,7 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<Response, Error> {
         self.require_bucket()?;
+        check_key(key)?;
         self.http
             .call(|| {
                 let mut req =
@@ -282,6 +332,9 @@ impl Client {
         opts: &CallOptions,
     ) -> Result<(serde_json::Value, Response), Error> {
         self.require_bucket()?;
+        if let Some(key) = key {
+            check_key(key)?;
+        }
         let res = self
             .http
             .call(|| {
@@ -303,6 +356,7 @@ impl Client {
         sent: Option<Arc<AtomicU64>>,
     ) -> Result<Response, Error> {
         self.require_bucket()?;
+        check_key(key)?;
         self.http
             .retrying(|| self.put_once(key, source, opts, sent.clone()))
             .await
@@ -350,6 +404,7 @@ impl Client {
 
     pub async fn head(&self, key: &str, opts: &CallOptions) -> Result<Response, Error> {
         self.require_bucket()?;
+        check_key(key)?;
         self.http
             .call(|| {
                 let mut req = Request::new(Method::HEAD, Some(key), &[200, 304]);
@@ -388,7 +443,7 @@ async fn stalled(hash: &PartHash, stall: Duration) -> Error {
 }
 
 fn parse_json(res: &Response) -> Result<serde_json::Value, Error> {
-    xml::to_json(&res.body).map_err(|e| Error::Io(format!("unreadable XML response: {e}")))
+    xml::to_json(&res.body).map_err(|e| Error::protocol(format!("unreadable XML response: {e}")))
 }
 
 pub fn content_md5(bytes: &[u8]) -> HeaderValue {

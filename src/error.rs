@@ -47,8 +47,16 @@ pub enum Error {
     UploadGone,
     /// A bad argument or option, detected before anything was sent.
     InvalidInput(String),
-    /// A local file could not be read; the message names the path.
-    Io(String),
+    /// A local file could not be opened, read or written: the OS error's code (`ENOENT`) and a message
+    /// worded as Node's (`ENOENT: no such file or directory, open '/x'`), as ali-oss reports `fs` errors.
+    LocalFile(Box<LocalFileError>),
+    /// The source file changed while it was being uploaded (its size, mtime, ctime, inode or device
+    /// differ from when the upload started, or a part read ended early): nothing was completed.
+    FileChanged(String),
+    /// The server's reply could not be understood (not the XML or headers OSS sends).
+    Protocol(String),
+    /// A bug or an impossible state inside oss-turbo (a task that panicked, a missing part).
+    Internal(String),
     /// The server stored something other than what was sent (CRC-64 mismatch).
     Integrity(String),
     /// A JavaScript callback (e.g. `progress`) threw; the binding re-throws the original JS error.
@@ -62,8 +70,22 @@ impl Error {
         Error::InvalidInput(message.into())
     }
 
-    pub fn io(path: &str, err: &std::io::Error) -> Self {
-        Error::Io(format!("{}: {}", path, describe_io(err)))
+    /// A failed file operation (`syscall` is Node's word for it: `open`, `read`, `stat`, `write`).
+    pub fn io(path: &str, syscall: &str, err: &std::io::Error) -> Self {
+        Error::LocalFile(Box::new(LocalFileError::new(path, syscall, err)))
+    }
+
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Error::Protocol(message.into())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    /// Whether this is OSS's `NoSuchUpload` (the multipart upload does not exist, or no longer).
+    pub fn is_no_such_upload(&self) -> bool {
+        matches!(self.root(), Error::Server(e) if e.status == 404 && (e.code == "NoSuchUpload" || e.code.is_empty()))
     }
 
     /// Attaches a part number (once; the innermost number wins).
@@ -198,9 +220,25 @@ impl Error {
                 info.name = "Error".into();
                 info.message = m.clone();
             }
-            Error::Io(m) => {
+            Error::LocalFile(e) => {
+                // Node's own fs errors are plain `Error`s with the errno code; ali-oss passes them on.
                 info.name = "Error".into();
-                info.code = Some("FileError".into());
+                info.code = Some(e.code.clone());
+                info.message = e.message.clone();
+            }
+            Error::FileChanged(m) => {
+                info.name = "FileChangedError".into();
+                info.code = Some("FileChanged".into());
+                info.message = m.clone();
+            }
+            Error::Protocol(m) => {
+                info.name = "ProtocolError".into();
+                info.code = Some("ProtocolError".into());
+                info.message = m.clone();
+            }
+            Error::Internal(m) => {
+                info.name = "InternalError".into();
+                info.code = Some("OssTurboInternal".into());
                 info.message = m.clone();
             }
             Error::Integrity(m) => {
@@ -256,12 +294,53 @@ pub struct ErrorInfo {
     pub part_num: Option<u32>,
 }
 
-fn describe_io(err: &std::io::Error) -> String {
+/// A failed file operation, kept as Node would report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFileError {
+    pub path: String,
+    /// The errno name (`ENOENT`, `EACCES`, `EISDIR` …); `EIO` when the OS gave none we know.
+    pub code: String,
+    /// `ENOENT: no such file or directory, open '/x'`.
+    pub message: String,
+    /// The OS's own error number, when there was one.
+    pub errno: Option<i32>,
+}
+
+impl LocalFileError {
+    pub fn new(path: &str, syscall: &str, err: &std::io::Error) -> Self {
+        let (code, text) = errno_name(err);
+        LocalFileError {
+            path: path.to_string(),
+            code: code.to_string(),
+            message: format!("{code}: {text}, {syscall} '{path}'"),
+            errno: err.raw_os_error(),
+        }
+    }
+}
+
+/// The errno name and libuv's wording for an I/O error (the common ones; others keep the OS's text).
+fn errno_name(err: &std::io::Error) -> (&'static str, String) {
     use std::io::ErrorKind as K;
-    match err.kind() {
-        K::NotFound => "no such file or directory".into(),
-        K::PermissionDenied => "permission denied".into(),
-        _ => err.to_string(),
+    let (code, text) = match err.kind() {
+        K::NotFound => ("ENOENT", "no such file or directory"),
+        K::PermissionDenied => ("EACCES", "permission denied"),
+        K::IsADirectory => ("EISDIR", "illegal operation on a directory"),
+        K::NotADirectory => ("ENOTDIR", "not a directory"),
+        K::ReadOnlyFilesystem => ("EROFS", "read-only file system"),
+        K::StorageFull => ("ENOSPC", "no space left on device"),
+        K::QuotaExceeded => ("EDQUOT", "disk quota exceeded"),
+        K::AlreadyExists => ("EEXIST", "file already exists"),
+        K::InvalidFilename => ("ENAMETOOLONG", "name too long"),
+        K::TooManyLinks => ("EMLINK", "too many links"),
+        K::Interrupted => ("EINTR", "interrupted system call"),
+        K::WouldBlock => ("EAGAIN", "resource temporarily unavailable"),
+        K::UnexpectedEof => ("EIO", "unexpected end of file"),
+        _ => ("EIO", ""),
+    };
+    if text.is_empty() {
+        (code, err.to_string())
+    } else {
+        (code, text.to_string())
     }
 }
 
@@ -321,6 +400,57 @@ mod tests {
         assert_eq!(a.kind, ErrorKind::Abort);
         assert_eq!(a.message, "upload task has been abort");
         assert_eq!(a.part_num, Some(2));
+    }
+
+    #[test]
+    fn local_file_errors_are_nodes() {
+        let e = Error::io(
+            "/x/a.bin",
+            "open",
+            &std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        let info = e.info(false);
+        assert_eq!(info.name, "Error");
+        assert_eq!(info.code.as_deref(), Some("ENOENT"));
+        assert_eq!(
+            info.message,
+            "ENOENT: no such file or directory, open '/x/a.bin'"
+        );
+        let denied = Error::io(
+            "/y",
+            "read",
+            &std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(denied.info(false).code.as_deref(), Some("EACCES"));
+        assert!(!denied.is_retryable());
+    }
+
+    #[test]
+    fn each_kind_has_its_own_name_and_code() {
+        let kinds = [
+            (
+                Error::FileChanged("f".into()),
+                "FileChangedError",
+                "FileChanged",
+            ),
+            (Error::protocol("p"), "ProtocolError", "ProtocolError"),
+            (Error::internal("i"), "InternalError", "OssTurboInternal"),
+        ];
+        for (e, name, code) in kinds {
+            let info = e.in_part(2).info(false);
+            assert_eq!(info.name, name);
+            assert_eq!(info.code.as_deref(), Some(code));
+            assert_eq!(info.kind, ErrorKind::Error);
+            assert_eq!(info.part_num, Some(2));
+        }
+    }
+
+    #[test]
+    fn no_such_upload_is_recognised() {
+        assert!(server(404, "NoSuchUpload").is_no_such_upload());
+        assert!(server(404, "NoSuchUpload").in_part(1).is_no_such_upload());
+        assert!(!server(404, "NoSuchKey").is_no_such_upload());
+        assert!(!server(503, "ServiceUnavailable").is_no_such_upload());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub enum Source {
 
 pub struct FileSource {
     pub path: String,
+    identity: FileIdentity,
     file: File,
     size: u64,
     /// Chunk buffers, reused for the whole upload (no allocation, zeroing or page faults per chunk).
@@ -35,18 +36,50 @@ pub struct FileSource {
 
 impl Source {
     /// Opens a file for reading parts; a missing path, a directory or an unreadable file is a clear error.
+    /// The file's identity (size, mtime, ctime, inode, device) is taken now, before any part is read, so
+    /// [`Source::check_unchanged`] can tell whether it changed during the upload.
+    ///
+    /// A file whose `stat` size is 0 may still have content (`/proc/self/status` and other pseudo-files):
+    /// it is read to its end now, at most [`PSEUDO_FILE_MAX`] bytes, and uploaded from memory.
     pub fn open_file(path: &str) -> Result<Source, Error> {
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, &e))?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, "stat", &e))?;
         if !meta.is_file() {
             return Err(Error::invalid(format!("{path} is not file")));
         }
-        let file = File::open(path).map_err(|e| Error::io(path, &e))?;
+        let mut file = File::open(path).map_err(|e| Error::io(path, "open", &e))?;
+        if meta.len() == 0 {
+            return read_unsized(path, &mut file).map(Source::Memory);
+        }
         Ok(Source::File(Arc::new(FileSource {
             path: path.to_string(),
+            identity: FileIdentity::of(&meta),
             file,
             size: meta.len(),
             pool: Arc::new(ChunkPool::default()),
         })))
+    }
+
+    /// Fails with [`Error::FileChanged`] when the file is no longer the one whose identity was taken at
+    /// open (written to, truncated, replaced). Memory never changes.
+    pub fn check_unchanged(&self) -> Result<(), Error> {
+        let Source::File(f) = self else {
+            return Ok(());
+        };
+        let now = std::fs::metadata(&f.path)
+            .map(|m| FileIdentity::of(&m))
+            .map_err(|e| {
+                Error::FileChanged(format!(
+                    "{} changed during the upload: it can no longer be read ({e}); the upload was not completed",
+                    f.path
+                ))
+            })?;
+        match f.identity.difference(&now) {
+            None => Ok(()),
+            Some(what) => Err(Error::FileChanged(format!(
+                "{} changed during the upload ({what}); the upload was not completed",
+                f.path
+            ))),
+        }
     }
 
     pub fn len(&self) -> u64 {
@@ -101,7 +134,7 @@ impl Source {
                     Ok(crc.finish())
                 })
                 .await
-                .map_err(|e| Error::Io(format!("read task failed: {e}")))?
+                .map_err(|e| Error::internal(format!("read task failed: {e}")))?
             }
         }
     }
@@ -113,15 +146,15 @@ impl FileSource {
         while done < buf.len() {
             match self.file.read_at(&mut buf[done..], offset + done as u64) {
                 Ok(0) => {
-                    return Err(Error::Io(format!(
-                    "{}: file ended at byte {} while reading a part; it changed during the upload",
-                    self.path,
-                    offset + done as u64
-                )))
+                    return Err(Error::FileChanged(format!(
+                        "{} changed during the upload: it ended at byte {} while a part was read; the upload was not completed",
+                        self.path,
+                        offset + done as u64
+                    )))
                 }
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&self.path, &e)),
+                Err(e) => return Err(Error::io(&self.path, "read", &e)),
             }
         }
         Ok(())
@@ -149,6 +182,79 @@ impl FileSource {
     #[cfg(not(target_os = "linux"))]
     fn read_cached_at(&self, _buf: &mut [u8], _offset: u64) -> usize {
         0
+    }
+}
+
+/// The most a file that `stat` says is empty is read into memory (pseudo-files are small).
+pub const PSEUDO_FILE_MAX: u64 = 64 * 1024 * 1024;
+
+/// Reads a file whose size `stat` does not know, to its end, bounded by [`PSEUDO_FILE_MAX`].
+fn read_unsized(path: &str, file: &mut File) -> Result<Bytes, Error> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    file.by_ref()
+        .take(PSEUDO_FILE_MAX + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, "read", &e))?;
+    if buf.len() as u64 > PSEUDO_FILE_MAX {
+        return Err(Error::invalid(format!(
+            "{path} reports a size of 0 bytes but holds more than {PSEUDO_FILE_MAX}: a file whose size is not known from stat is read into memory, and this one is too big; upload it as a stream"
+        )));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// What identifies one version of a file: taken when the upload starts and compared before Complete.
+/// On Unix: size, mtime and ctime with nanoseconds, inode and device (an in-place write changes mtime and
+/// ctime, a replacement changes the inode). Elsewhere: size and mtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity {
+    pub size: u64,
+    pub mtime: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    pub ctime: (i64, i64),
+    #[cfg(unix)]
+    pub inode: u64,
+    #[cfg(unix)]
+    pub device: u64,
+}
+
+impl FileIdentity {
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity {
+            size: meta.len(),
+            mtime: meta.modified().ok(),
+            #[cfg(unix)]
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: meta.ino(),
+            #[cfg(unix)]
+            device: meta.dev(),
+        }
+    }
+
+    /// What differs between `self` (then) and `now`, in words; `None` when they are the same file version.
+    pub fn difference(&self, now: &FileIdentity) -> Option<String> {
+        if self.size != now.size {
+            return Some(format!(
+                "its size went from {} to {} bytes",
+                self.size, now.size
+            ));
+        }
+        #[cfg(unix)]
+        if (self.inode, self.device) != (now.inode, now.device) {
+            return Some("it was replaced by another file".into());
+        }
+        if self.mtime != now.mtime {
+            return Some("its modification time changed".into());
+        }
+        #[cfg(unix)]
+        if self.ctime != now.ctime {
+            return Some("its change time (ctime) changed".into());
+        }
+        None
     }
 }
 
@@ -217,7 +323,7 @@ impl PartHash {
         let s = self
             .0
             .lock()
-            .map_err(|_| Error::Io("hash state poisoned".into()))?;
+            .map_err(|_| Error::internal("hash state poisoned"))?;
         match &s.error {
             Some(e) => Err(e.clone()),
             None => Ok(s.finished),
@@ -324,7 +430,7 @@ fn file_stream(
                         .map(|_| buf)
                 })
                 .await
-                .unwrap_or_else(|e| Err(Error::Io(format!("read task failed: {e}"))))
+                .unwrap_or_else(|e| Err(Error::internal(format!("read task failed: {e}"))))
             };
             match read {
                 Ok(buf) => {
@@ -455,12 +561,43 @@ mod tests {
             .collect()
             .await;
         assert!(items.iter().any(|r| r.is_err()));
-        assert!(hash
-            .error()
-            .expect("error kept")
-            .to_string()
-            .contains("changed"));
+        let err = hash.error().expect("error kept");
+        assert!(matches!(err, Error::FileChanged(_)), "{err}");
+        assert!(err.to_string().contains("changed during the upload"));
         std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn the_identity_notices_writes_and_replacements() {
+        let path = temp_file(b"identity: first version of the file");
+        let source = Source::open_file(&path).expect("open");
+        assert!(source.check_unchanged().is_ok());
+        // Same size, new bytes: mtime/ctime move (the sleep makes that certain on coarse clocks).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"identity: other version of the file").expect("rewrite");
+        let err = source.check_unchanged().expect_err("changed");
+        assert!(matches!(err, Error::FileChanged(_)), "{err}");
+        assert_eq!(err.info(false).code.as_deref(), Some("FileChanged"));
+        // A different size says so.
+        std::fs::write(&path, b"short").expect("shrink");
+        let err = source.check_unchanged().expect_err("changed");
+        assert!(err.to_string().contains("size went from"), "{err}");
+        // Memory never changes.
+        assert!(Source::Memory(Bytes::from_static(b"x"))
+            .check_unchanged()
+            .is_ok());
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_pseudo_file_is_read_to_its_end() {
+        let source = Source::open_file("/proc/self/status").expect("open");
+        let Source::Memory(bytes) = &source else {
+            panic!("read into memory")
+        };
+        assert!(bytes.len() > 100, "{} bytes", bytes.len());
+        assert!(bytes.starts_with(b"Name:"));
     }
 
     #[test]
@@ -468,7 +605,12 @@ mod tests {
         let missing = Source::open_file("/nonexistent/oss-turbo/x")
             .err()
             .expect("error");
-        assert!(missing.to_string().contains("no such file"), "{missing}");
+        let info = missing.info(false);
+        assert_eq!(info.code.as_deref(), Some("ENOENT"));
+        assert_eq!(
+            info.message,
+            "ENOENT: no such file or directory, stat '/nonexistent/oss-turbo/x'"
+        );
         let dir = Source::open_file("/tmp").err().expect("error");
         assert!(dir.to_string().contains("is not file"), "{dir}");
     }

@@ -129,6 +129,53 @@ pub fn save(path: &Path, cp: &CheckpointFile) -> std::io::Result<()> {
     result
 }
 
+/// The first write of a checkpoint in a run: removes the temp files that earlier runs killed mid-write
+/// left beside it (`.<name>.<pid>.tmp` of a process that no longer runs), then writes `cp`.
+pub fn save_first(path: &Path, cp: &CheckpointFile) -> std::io::Result<()> {
+    remove_stale_temps(path);
+    save(path, cp)
+}
+
+/// Removes `.<name>.<pid>.tmp` files beside `path` left by processes that are gone; returns how many.
+pub fn remove_stale_temps(path: &Path) -> usize {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Some(file_name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return 0;
+    };
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return 0;
+    };
+    let prefix = format!(".{file_name}.");
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != own && !process_alive(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with this id runs (Linux: `/proc/<pid>`); elsewhere every other writer counts as gone.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        false
+    }
+}
+
 /// Removes the checkpoint after a successful upload; a missing file is fine.
 pub fn remove(path: &Path) -> std::io::Result<()> {
     match fs::remove_file(path) {
@@ -191,6 +238,29 @@ mod tests {
         remove(&path).unwrap();
         remove(&path).unwrap();
         assert_eq!(load(&path).unwrap(), None);
+        fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_writers_are_removed() {
+        let dir = std::env::temp_dir().join(format!("oss-turbo-cp-stale-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("up.json");
+        // A pid above Linux's pid_max (4194304) never runs.
+        let dead = dir.join(".up.json.4999999.tmp");
+        let other = dir.join(".other.json.4999999.tmp");
+        let unrelated = dir.join(".up.json.x.tmp");
+        for f in [&dead, &other, &unrelated] {
+            fs::write(f, b"{").unwrap();
+        }
+        save_first(&path, &sample()).unwrap();
+        assert!(!dead.exists(), "the dead writer's temp file is gone");
+        assert!(other.exists(), "another checkpoint's temp file is kept");
+        assert!(
+            unrelated.exists(),
+            "a file that is not a temp file of ours is kept"
+        );
+        assert_eq!(load(&path).unwrap(), Some(sample()));
         fs::remove_dir_all(&dir).ok();
     }
 

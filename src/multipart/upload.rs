@@ -118,6 +118,8 @@ struct Start {
     upload_id: String,
     part_size: u64,
     done: Vec<(u32, String)>,
+    /// Initiated by this run (not resumed).
+    fresh: bool,
 }
 
 async fn drive(
@@ -199,14 +201,36 @@ async fn drive(
                     upload_id: r.upload_id.clone(),
                     part_size: r.part_size,
                     done,
+                    fresh: false,
                 });
             }
-            // The caller's own checkpoint keeps ali-oss's answer: the upload was aborted.
-            Err(Error::UploadGone) if !from_file => return Err(Error::UploadGone),
-            Err(Error::UploadGone) => warn(
-                events,
-                format!("the upload {} in the checkpoint file no longer exists on the server; starting a new upload", r.upload_id),
-            ),
+            Err(gone) if gone.is_no_such_upload() => {
+                // The upload no longer exists: completed by an earlier try whose answer was lost, or
+                // aborted/expired. When the object holds exactly this file, the upload did succeed.
+                if let Some(res) = stored_object(client, &upload, None).await {
+                    debug!(
+                        "resume: upload {} is gone and {} holds this very file (size and CRC-64): done",
+                        r.upload_id, upload.key
+                    );
+                    remove_checkpoint_file(&upload, events);
+                    return Ok(Event::Completed { res });
+                }
+                if from_file {
+                    warn(
+                        events,
+                        format!("the upload {} in the checkpoint file no longer exists on the server; starting a new upload", r.upload_id),
+                    );
+                } else {
+                    // ali-oss's answers: with every part done it goes to Complete and rejects with the
+                    // server's NoSuchUploadError; with parts left, a part's 404 becomes its abort event.
+                    let num_parts = plan::num_parts(r.file_size, r.part_size);
+                    return Err(if dedupe(&r.done).len() as u64 >= num_parts {
+                        gone
+                    } else {
+                        Error::UploadGone
+                    });
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -239,9 +263,24 @@ async fn drive(
             if let Some(w) = warning {
                 warn(events, w);
             }
+            let start = Start {
+                upload_id: init.upload_id,
+                part_size,
+                done: Vec::new(),
+                fresh: true,
+            };
+            // The checkpoint file is written before any part is sent: a path that cannot be written
+            // fails now, and the upload just initiated is aborted so nothing is left on the server.
+            if let Some(path) = &upload.checkpoint_file {
+                let cp = checkpoint_state(&upload, &identity, &start);
+                if let Err(e) = first_write(path, cp).await {
+                    abort_quietly(client, &upload, &start.upload_id).await;
+                    return Err(e);
+                }
+            }
             let (ack, acked) = oneshot::channel();
             let _ = events.send(Event::Initiated {
-                upload_id: init.upload_id.clone(),
+                upload_id: start.upload_id.clone(),
                 file_size,
                 part_size,
                 num_parts: plan::num_parts(file_size, part_size),
@@ -251,11 +290,7 @@ async fn drive(
             if !acked.await.unwrap_or(false) {
                 return Err(Error::Callback);
             }
-            Start {
-                upload_id: init.upload_id,
-                part_size,
-                done: Vec::new(),
-            }
+            start
         }
     };
 
@@ -266,28 +301,18 @@ async fn drive(
         .map(|(n, _)| plan::part(file_size, start.part_size, *n).len())
         .sum();
     sent.fetch_add(already, Ordering::Relaxed);
-    let writer = upload.checkpoint_file.clone().map(|path| {
-        CheckpointWriter::start(
-            path,
-            CheckpointFile {
-                file: upload.path.clone(),
-                name: upload.key.clone(),
-                file_size,
-                part_size: start.part_size,
-                upload_id: start.upload_id.clone(),
-                done_parts: start
-                    .done
-                    .iter()
-                    .map(|(number, etag)| DonePart {
-                        number: *number,
-                        etag: etag.clone(),
-                    })
-                    .collect(),
-                bucket: identity.bucket.clone(),
-                file_mtime_ms: identity.file_mtime_ms,
-            },
-        )
-    });
+    let writer = match &upload.checkpoint_file {
+        Some(path) => {
+            let cp = checkpoint_state(&upload, &identity, &start);
+            if !start.fresh {
+                // A resume writes the checkpoint before its first part too (the upload stays: the caller's
+                // checkpoint, or the file as it was, can still resume it).
+                first_write(path, cp.clone()).await?;
+            }
+            Some(CheckpointWriter::start(path.clone(), cp, events.clone()))
+        }
+        None => None,
+    };
 
     let outcome = upload_parts(
         client,
@@ -299,31 +324,130 @@ async fn drive(
         events,
     )
     .await;
-    let flushed = match writer {
-        Some(w) => w.finish().await,
-        None => Ok(()),
-    };
+    if let Some(w) = writer {
+        w.finish().await;
+    }
     let completed = match outcome {
-        Ok(parts) => {
-            flushed?;
-            complete(client, &upload, &start, parts).await
-        }
+        // The file must still be the one the parts were read from; otherwise the object would be a mix.
+        Ok(parts) => match upload.source.check_unchanged() {
+            Ok(()) => complete(client, &upload, &start, parts).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     finish_bytes(progress, completed.is_ok(), total, events).await;
-    let res = completed?;
+    let res = match completed {
+        Ok(res) => res,
+        Err(e) => {
+            if matches!(e.root(), Error::FileChanged(_)) {
+                // Never complete a mix of two versions, and never resume one: the upload is aborted and
+                // the checkpoint file removed, so the next call starts over from the file as it is then.
+                abort_quietly(client, &upload, &start.upload_id).await;
+                remove_checkpoint_file(&upload, events);
+            }
+            return Err(e);
+        }
+    };
+    remove_checkpoint_file(&upload, events);
+    Ok(Event::Completed { res })
+}
+
+/// The checkpoint file's content for `start` (before any new part).
+fn checkpoint_state(upload: &Upload, identity: &Identity, start: &Start) -> CheckpointFile {
+    CheckpointFile {
+        file: upload.path.clone(),
+        name: upload.key.clone(),
+        file_size: upload.source.len(),
+        part_size: start.part_size,
+        upload_id: start.upload_id.clone(),
+        done_parts: start
+            .done
+            .iter()
+            .map(|(number, etag)| DonePart {
+                number: *number,
+                etag: etag.clone(),
+            })
+            .collect(),
+        bucket: identity.bucket.clone(),
+        file_mtime_ms: identity.file_mtime_ms,
+    }
+}
+
+/// The run's first checkpoint write; its failure is the upload's (with the OS error's code and words).
+async fn first_write(path: &std::path::Path, cp: CheckpointFile) -> Result<(), Error> {
+    let target = path.to_path_buf();
+    tokio::task::spawn_blocking(move || checkpoint::save_first(&target, &cp))
+        .await
+        .map_err(|e| Error::internal(format!("the checkpoint write stopped: {e}")))?
+        .map_err(|e| checkpoint_error(path, &e))?;
+    debug!("checkpoint file {} written", path.display());
+    Ok(())
+}
+
+/// A checkpoint write's failure: the errno code, and a message that names the checkpoint file.
+fn checkpoint_error(path: &std::path::Path, e: &std::io::Error) -> Error {
+    let shown = path.display().to_string();
+    let mut err = crate::error::LocalFileError::new(&shown, "open", e);
+    err.message = format!(
+        "cannot write the checkpoint file {shown}: {} ({e})",
+        err.code
+    );
+    Error::LocalFile(Box::new(err))
+}
+
+/// Aborts an upload that must not be left on the server; a failure to abort is only logged.
+async fn abort_quietly(client: &Client, upload: &Upload, upload_id: &str) {
+    if let Err(e) = client
+        .abort(&upload.key, upload_id, &upload.options.for_parts())
+        .await
+    {
+        debug!("could not abort upload {upload_id}: {e}");
+    }
+}
+
+fn remove_checkpoint_file(upload: &Upload, events: &mpsc::UnboundedSender<Event>) {
     if let Some(path) = &upload.checkpoint_file {
         if let Err(e) = checkpoint::remove(path) {
             warn(
                 events,
                 format!(
-                    "the upload is complete but its checkpoint file {} could not be removed: {e}",
+                    "the checkpoint file {} could not be removed: {e}",
                     path.display()
                 ),
             );
         }
     }
-    Ok(Event::Completed { res })
+}
+
+/// HEADs the object and returns the answer when it holds exactly the source: the same size and the same
+/// CRC-64 (`crc` when known — the parts' combined CRC —, else the source's, read now). `None` when the
+/// object is missing, differs, or cannot be checked (no CRC header, a failed HEAD).
+async fn stored_object(client: &Client, upload: &Upload, crc: Option<u64>) -> Option<Response> {
+    let res = match client.head(&upload.key, &upload.options.for_parts()).await {
+        Ok(res) => res,
+        Err(e) => {
+            debug!("verifying {} by HEAD failed: {e}", upload.key);
+            return None;
+        }
+    };
+    let size = res
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let server_crc = res
+        .header("x-oss-hash-crc64ecma")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let len = upload.source.len();
+    let (Some(size), Some(server_crc)) = (size, server_crc) else {
+        return None;
+    };
+    if size != len {
+        return None;
+    }
+    let local = match crc {
+        Some(c) => c,
+        None => upload.source.crc_of(0, len).await.ok()?,
+    };
+    (local == server_crc).then_some(res)
 }
 
 fn warn(events: &mpsc::UnboundedSender<Event>, message: String) {
@@ -334,6 +458,7 @@ fn warn(events: &mpsc::UnboundedSender<Event>, message: String) {
 /// An empty key cannot name an object. A key over OSS's 1023 bytes is sent anyway, as ali-oss does: the
 /// server refuses it with `InvalidObjectName`, the error apps already handle.
 fn check_key(key: &str) -> Result<(), Error> {
+    crate::client::check_key(key)?;
     if key.is_empty() {
         return Err(Error::invalid("the object name must not be empty"));
     }
@@ -358,7 +483,6 @@ async fn server_parts(
             .await;
         let (data, _) = match listed {
             Ok(v) => v,
-            Err(e) if e.status() == Some(404) => return Err(Error::UploadGone),
             Err(e) => return Err(e),
         };
         let parts = match data.get("Part") {
@@ -447,7 +571,7 @@ async fn upload_parts(
         .collect();
     for w in workers {
         if w.await.is_err() {
-            shared.fail(Error::Io("a part worker stopped unexpectedly".into()));
+            shared.fail(Error::internal("a part worker stopped unexpectedly"));
         }
     }
 
@@ -482,7 +606,7 @@ async fn complete(
     for number in 1..=num_parts as u32 {
         let part = plan::part(file_size, start.part_size, number);
         let Some((etag, crc)) = done.get(&number) else {
-            return Err(Error::Io(format!(
+            return Err(Error::internal(format!(
                 "part {number} is missing before Complete"
             )));
         };
@@ -498,15 +622,33 @@ async fn complete(
     for (name, value) in &upload.complete_headers {
         opts.headers.insert(name.clone(), value.clone());
     }
-    let res = client
-        .complete(&upload.key, &start.upload_id, &parts, &opts)
-        .await?;
-    crate::client::check_crc(
-        &res,
-        crate::crc64::combine_all(crcs),
-        "the completed object",
-    )?;
-    Ok(res)
+    let expected = crate::crc64::combine_all(crcs);
+    match client
+        .complete_tracked(&upload.key, &start.upload_id, &parts, &opts)
+        .await
+    {
+        Ok(res) => {
+            crate::client::check_crc(&res, expected, "the completed object")?;
+            Ok(res)
+        }
+        // A try whose answer was lost (a timeout) may have completed the upload; the retry then finds no
+        // upload. The object tells: the same size and CRC-64 as the parts mean it is done.
+        Err(f) if f.last.is_no_such_upload() => {
+            if let Some(res) = stored_object(client, upload, Some(expected)).await {
+                debug!(
+                    "Complete answered NoSuchUpload after {}, but {} holds exactly the parts: done",
+                    f.first
+                        .as_ref()
+                        .map_or("no other error".into(), |e| e.to_string()),
+                    upload.key
+                );
+                return Ok(res);
+            }
+            // Not stored: the error that started it is the one to report, not the retry's 404.
+            Err(f.first.unwrap_or(f.last))
+        }
+        Err(f) => Err(f.last),
+    }
 }
 
 fn check_resume(resume: &Resume, file_size: u64) -> Result<(), Error> {
@@ -660,7 +802,7 @@ impl PartJob {
 /// writes the newest state after every change (several parts finishing together share one write).
 struct CheckpointWriter {
     handle: CheckpointHandle,
-    task: tokio::task::JoinHandle<Result<(), Error>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Clone)]
@@ -680,21 +822,39 @@ impl CheckpointHandle {
 }
 
 impl CheckpointWriter {
-    fn start(path: PathBuf, initial: CheckpointFile) -> Self {
+    /// Starts the background writer; `initial` was already written (see [`first_write`]). A later write
+    /// that fails (a disk filling up) is a warning, and the upload goes on: the last good checkpoint stays.
+    fn start(path: PathBuf, initial: CheckpointFile, events: mpsc::UnboundedSender<Event>) -> Self {
         let state = Arc::new(Mutex::new(initial));
         let (tx, mut rx) = watch::channel(0u64);
-        // The first state (right after Initiate, or as resumed) is written at once.
-        rx.mark_changed();
         let handle = CheckpointHandle {
             state: state.clone(),
             changed: Arc::new(tx),
         };
         let task = tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                write(&path, &state).await?;
+            let mut failing = false;
+            let mut changed = rx.changed().await.is_ok();
+            loop {
+                match write(&path, &state).await {
+                    Ok(()) if failing => {
+                        failing = false;
+                        warn(
+                            &events,
+                            format!("the checkpoint file {} is written again", path.display()),
+                        );
+                    }
+                    Ok(()) => {}
+                    Err(e) if !failing => {
+                        failing = true;
+                        warn(&events, format!("{e}; the upload goes on, and the checkpoint file keeps its last good state until a write succeeds"));
+                    }
+                    Err(_) => {}
+                }
+                if !changed {
+                    return;
+                }
+                changed = rx.changed().await.is_ok();
             }
-            // Every sender is gone: write what was recorded last.
-            write(&path, &state).await
         });
         CheckpointWriter { handle, task }
     }
@@ -703,12 +863,12 @@ impl CheckpointWriter {
         self.handle.clone()
     }
 
-    /// Writes the final state and reports the first write error, if any.
-    async fn finish(self) -> Result<(), Error> {
+    /// Writes the final state (every part recorded) and waits for it.
+    async fn finish(self) {
         drop(self.handle);
-        self.task
-            .await
-            .map_err(|e| Error::Io(format!("the checkpoint writer stopped: {e}")))?
+        if let Err(e) = self.task.await {
+            debug!("the checkpoint writer stopped: {e}");
+        }
     }
 }
 
@@ -718,13 +878,8 @@ async fn write(path: &std::path::Path, state: &Arc<Mutex<CheckpointFile>>) -> Re
     let target = path.to_path_buf();
     tokio::task::spawn_blocking(move || checkpoint::save(&target, &snapshot))
         .await
-        .map_err(|e| Error::Io(format!("the checkpoint write stopped: {e}")))?
-        .map_err(|e| {
-            Error::Io(format!(
-                "cannot write the checkpoint file {}: {e}",
-                path.display()
-            ))
-        })?;
+        .map_err(|e| Error::internal(format!("the checkpoint write stopped: {e}")))?
+        .map_err(|e| checkpoint_error(path, &e))?;
     debug!(
         "checkpoint file {} written ({parts} parts done)",
         path.display()
@@ -825,8 +980,71 @@ mod tests {
         assert!(check_resume(&zero, 300_000).is_err());
     }
 
+    #[tokio::test]
+    async fn a_failed_later_checkpoint_write_is_a_warning() {
+        let dir =
+            std::env::temp_dir().join(format!("oss-turbo-writer-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("cp.json");
+        let initial = CheckpointFile {
+            file: None,
+            name: "k".into(),
+            file_size: 300_000,
+            part_size: 102_400,
+            upload_id: "U".into(),
+            done_parts: vec![],
+            bucket: None,
+            file_mtime_ms: None,
+        };
+        first_write(&path, initial.clone())
+            .await
+            .expect("first write");
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let w = CheckpointWriter::start(path.clone(), initial, tx);
+        // The folder disappears: the next writes fail.
+        std::fs::remove_dir_all(&dir).expect("remove");
+        let h = w.handle();
+        h.record(1, "\"E1\"");
+        drop(h);
+        w.finish().await;
+        let mut warned = Vec::new();
+        while let Ok(Event::Warning(m)) = rx.try_recv() {
+            warned.push(m);
+        }
+        assert_eq!(warned.len(), 1, "one warning: {warned:?}");
+        assert!(
+            warned[0].contains("cannot write the checkpoint file") && warned[0].contains("ENOENT"),
+            "{}",
+            warned[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_first_checkpoint_is_an_error_with_the_os_code() {
+        let path = std::path::Path::new("/nonexistent-oss-turbo-dir/cp.json");
+        let initial = CheckpointFile {
+            file: None,
+            name: "k".into(),
+            file_size: 1,
+            part_size: 1,
+            upload_id: "U".into(),
+            done_parts: vec![],
+            bucket: None,
+            file_mtime_ms: None,
+        };
+        let info = first_write(path, initial)
+            .await
+            .expect_err("fails")
+            .info(false);
+        assert_eq!(info.code.as_deref(), Some("ENOENT"));
+        assert!(info.message.starts_with(
+            "cannot write the checkpoint file /nonexistent-oss-turbo-dir/cp.json: ENOENT ("
+        ));
+    }
+
     #[test]
     fn keys_are_checked() {
+        assert!(check_key("a\0b").unwrap_err().to_string().contains("NUL"));
         assert!(check_key("").is_err());
         // Long keys are the server's to refuse (InvalidObjectName), as with ali-oss.
         assert!(check_key(&"k".repeat(1024)).is_ok());
@@ -846,13 +1064,14 @@ mod tests {
             bucket: None,
             file_mtime_ms: None,
         };
-        let w = CheckpointWriter::start(path.clone(), initial);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let w = CheckpointWriter::start(path.clone(), initial, tx);
         let h = w.handle();
         for n in 1..=3 {
             h.record(n, &format!("\"E{n}\""));
         }
         drop(h);
-        w.finish().await.expect("written");
+        w.finish().await;
         let cp = checkpoint::load(&path).expect("readable").expect("present");
         assert_eq!(
             cp.done_parts.iter().map(|p| p.number).collect::<Vec<_>>(),
