@@ -54,7 +54,7 @@ ZIG
 chmod +x "$CROSS/bin/zig"
 
 # --- cargo-zigbuild from crates.io ----------------------------------------------------------------------
-if [ "$(cargo zigbuild --version 2>/dev/null | awk '{print $2}')" != "$ZIGBUILD_VERSION" ]; then
+if ! cargo install --list | grep -qx "cargo-zigbuild v$ZIGBUILD_VERSION:"; then
   say "cargo install cargo-zigbuild@$ZIGBUILD_VERSION"
   cargo install --locked --quiet "cargo-zigbuild@$ZIGBUILD_VERSION"
 fi
