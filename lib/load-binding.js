@@ -5,7 +5,7 @@
 // a long chain about npm's optional-dependency bug; this turns that into one clear message saying which
 // platform this is, which ones have a prebuilt binary, and what to do.
 
-const PREBUILT = ['linux-x64-gnu']
+const PREBUILT = ['linux-x64-gnu', 'linux-arm64-gnu', 'linux-x64-musl', 'linux-arm64-musl']
 
 function platformId() {
   const { platform, arch } = process

@@ -5,15 +5,19 @@
 //   1. `napi create-npm-dirs` refreshes npm/<platform>/package.json from the root package.json (name
 //      `oss-turbo-<platform>`, version, os/cpu/libc) — one platform package per `napi.targets` entry.
 //   2. Each platform package gets its prebuilt `oss-turbo.<platform>.node` (what `napi artifacts` copies;
-//      done directly here because `napi artifacts` also rewrites the root entry file in place).
+//      done directly here because `napi artifacts` also rewrites the root entry file in place), taken from
+//      --binaries DIR (scripts/build-platforms.sh writes all four into target/platforms), by default from
+//      the repository root (where `npm run build` puts the one for this machine). With --all every platform
+//      of `napi.targets` must have its binary; without it, platforms with no binary are left out (and
+//      so are their optional dependencies), which is how the package test packs a native build alone.
 //   3. The main package lists the platform packages in `optionalDependencies` (what `napi pre-publish`
 //      writes into package.json just before publishing; done on a staged copy here, since pre-publish
 //      also wants a git tag and a release, and the repository's own package.json must keep installing
 //      with `npm ci` while the platform package exists on no registry).
 //   4. `npm pack` of every package into the output folder (default dist/).
 //
-// It packs what `npm run build` built: run that first (`npm run package` does).
-// Usage: node scripts/package.js [--out DIR]
+// It packs what was built: run the builds first (`npm run package` does, for every platform).
+// Usage: node scripts/package.js [--out DIR] [--binaries DIR] [--all]
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -22,8 +26,9 @@ const path = require('node:path')
 const root = path.resolve(__dirname, '..')
 
 function main() {
-  const outArg = process.argv.indexOf('--out')
-  const out = path.resolve(outArg > 0 ? process.argv[outArg + 1] : path.join(root, 'dist'))
+  const out = path.resolve(option('--out') ?? path.join(root, 'dist'))
+  const binaries = option('--binaries')
+  const all = process.argv.includes('--all')
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   const binaryName = manifest.napi.binaryName
 
@@ -35,16 +40,22 @@ function main() {
   const stage = fs.mkdtempSync(path.join(out, '.stage-'))
   try {
     const optionalDependencies = {}
+    if (!fs.existsSync(path.join(root, 'npm'))) fail('npm/ is missing')
     const tarballs = []
     for (const platform of fs.readdirSync(path.join(root, 'npm')).sort()) {
       const src = path.join(root, 'npm', platform)
       const pkg = JSON.parse(fs.readFileSync(path.join(src, 'package.json'), 'utf8'))
       const node = `${binaryName}.${platform}.node`
-      if (!fs.existsSync(path.join(root, node))) fail(`${node} is missing: run \`npm run build\` first`)
+      const built = path.resolve(root, binaries ?? '.', node)
+      if (!fs.existsSync(built)) {
+        if (all) fail(`${node} is missing: run \`npm run package\` (builds every platform)`)
+        console.error(`package: no ${node}: ${pkg.name} left out`)
+        continue
+      }
       const dir = path.join(stage, 'npm', platform)
       fs.mkdirSync(dir, { recursive: true })
       for (const f of fs.readdirSync(src)) fs.copyFileSync(path.join(src, f), path.join(dir, f))
-      fs.copyFileSync(path.join(root, node), path.join(dir, node))
+      fs.copyFileSync(built, path.join(dir, node))
       optionalDependencies[pkg.name] = pkg.version
       tarballs.push(pack(dir, out))
     }
@@ -69,6 +80,11 @@ function main() {
   } finally {
     fs.rmSync(stage, { recursive: true, force: true })
   }
+}
+
+function option(name) {
+  const i = process.argv.indexOf(name)
+  return i > 0 ? process.argv[i + 1] : undefined
 }
 
 function napiCli() {

@@ -4,7 +4,6 @@
 //! never held whole: file parts stream in chunks of at most [`CHUNK`] bytes.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -144,7 +143,7 @@ impl FileSource {
     fn read_exact_at_checked(&self, buf: &mut [u8], offset: u64) -> Result<(), Error> {
         let mut done = 0;
         while done < buf.len() {
-            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+            match read_at(&self.file, &mut buf[done..], offset + done as u64) {
                 Ok(0) => {
                     return Err(Error::FileChanged(format!(
                         "{} changed during the upload: it ended at byte {} while a part was read; the upload was not completed",
@@ -162,24 +161,42 @@ impl FileSource {
 
     /// Reads as much of `buf` as the page cache holds right now, without waiting for the disk
     /// (`preadv2` with `RWF_NOWAIT`); 0 when nothing is cached or the kernel does not support it.
-    #[cfg(target_os = "linux")]
+    ///
+    /// The system call is made directly rather than through the C library's `preadv2` wrapper: glibc
+    /// only has that wrapper since 2.26 (and musl since 1.1.17), so calling it would raise the lowest
+    /// glibc the prebuilt binary loads on from 2.17 to 2.26. The kernel has the call since 4.6 and
+    /// `RWF_NOWAIT` since 4.14; an older kernel answers ENOSYS or EOPNOTSUPP, which, like EAGAIN
+    /// (not cached), means "read it on a blocking thread".
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
     fn read_cached_at(&self, buf: &mut [u8], offset: u64) -> usize {
         use std::os::fd::AsRawFd;
-        let Ok(off) = libc::off_t::try_from(offset) else {
+        let Ok(off) = libc::c_long::try_from(offset) else {
             return 0;
         };
         let iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
-        // SAFETY: `iov` describes `buf`, which is valid for writes of `buf.len()` bytes and borrowed
-        // mutably for the whole call; the descriptor stays open because `self.file` is borrowed.
-        let n = unsafe { libc::preadv2(self.file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+        // SAFETY: preadv2(fd, iov, iovcnt, pos_l, pos_h, flags). `iov` describes `buf`, which is valid
+        // for writes of `buf.len()` bytes and borrowed mutably for the whole call; the descriptor stays
+        // open because `self.file` is borrowed. On a 64-bit kernel the whole offset goes in `pos_l` and
+        // `pos_h` is ignored (0). The kernel writes at most `iov_len` bytes and returns their count or -1.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_preadv2,
+                self.file.as_raw_fd(),
+                &iov as *const libc::iovec,
+                1 as libc::c_int,
+                off,
+                0 as libc::c_long,
+                libc::RWF_NOWAIT,
+            )
+        };
         usize::try_from(n).unwrap_or(0)
     }
 
     /// Elsewhere every read goes to a blocking thread.
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
     fn read_cached_at(&self, _buf: &mut [u8], _offset: u64) -> usize {
         0
     }
@@ -256,6 +273,19 @@ impl FileIdentity {
         }
         None
     }
+}
+
+/// One positional read (it never moves a shared file cursor that another read relies on, so parts
+/// read concurrently from one handle). Unix: `pread`. Windows: `ReadFile` with an offset, which also
+/// moves the handle's cursor, but nothing here reads from the cursor.
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
