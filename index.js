@@ -445,6 +445,9 @@ function callbackFailure(err, parallel) {
   return err
 }
 
+// `get(name, filePath)` runs natively (lib/download.js); every other form stays ali-oss's.
+require('./lib/download.js').install(OSS)
+
 module.exports = OSS
 module.exports.OSS = OSS
 module.exports.default = OSS

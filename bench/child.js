@@ -29,6 +29,7 @@ function mainThreadCpu() {
 async function main() {
   const cfg = JSON.parse(process.argv[2])
   const input = cfg.input === 'buffer' ? fs.readFileSync(cfg.file) : cfg.file
+  // (downloads: `cfg.mode === 'download'`, the measured call is a `get(name, file)`.)
   const upload = await makeUploader(cfg, input)
 
   const rssBefore = process.memoryUsage.rss()
@@ -76,6 +77,16 @@ async function main() {
 }
 
 async function makeUploader(cfg, input) {
+  if (cfg.mode === 'download') {
+    // `get(name, file)`: oss-turbo with its ranges and parallelism, ali-oss with its one GET.
+    const OSS = require(cfg.contender === 'oss-turbo' ? cfg.repo : 'ali-oss')
+    const client = new OSS({ endpoint: cfg.endpoint, bucket: 'examplebucket', region: 'oss-cn-hangzhou', ...CREDS })
+    const opts = cfg.contender === 'oss-turbo' ? { partSize: cfg.partSize, parallel: cfg.parallel } : {}
+    return async () => {
+      const r = await client.get(cfg.key, cfg.out, opts)
+      if (!r || !r.res || r.res.status !== 200) throw new Error(`unexpected result: ${JSON.stringify(r && r.res && r.res.status)}`)
+    }
+  }
   const opts = {}
   if (cfg.partSize != null) opts.partSize = cfg.partSize
   if (cfg.parallel != null) opts.parallel = cfg.parallel
