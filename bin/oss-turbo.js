@@ -8,6 +8,7 @@
 // Credentials come from OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and OSS_SESSION_TOKEN (STS).
 // Every upload keeps a checkpoint file (in --checkpoint-dir, named from a hash of bucket, key and the file's
 // absolute path), so running the same command again after a failure or Ctrl-C continues where it stopped.
+// `oss-turbo cp oss://bucket/key <file|dir/>` downloads the other way (bin/cp-download.js), resumable the same way.
 // Exit codes: 0 uploaded, 1 the upload failed, 2 bad command line or environment, 130 interrupted.
 // A failure is one line on stderr: never a stack trace, never a credential.
 

@@ -124,7 +124,9 @@ struct Job {
 }
 
 fn put(flags: &HashMap<String, String>) -> io::Result<String> {
-    let endpoint = flag(flags, "endpoint")?.trim_start_matches("http://").to_string();
+    let endpoint = flag(flags, "endpoint")?
+        .trim_start_matches("http://")
+        .to_string();
     let path = format!("/{}/{}", flag(flags, "bucket")?, flag(flags, "key")?);
     let file_path = flag(flags, "file")?;
     let part_size = num(flags, "part-size")?;
@@ -184,7 +186,8 @@ fn put(flags: &HashMap<String, String>) -> io::Result<String> {
             .map_err(|_| io::Error::other("a worker thread panicked"))??;
     }
 
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
+    let mut xml =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
     let etags = job.etags.lock().map_err(|_| io::Error::other("poisoned"))?;
     for (i, etag) in etags.iter().enumerate() {
         xml.push_str(&format!(
@@ -267,7 +270,9 @@ struct GetJob {
 }
 
 fn get(flags: &HashMap<String, String>) -> io::Result<String> {
-    let endpoint = flag(flags, "endpoint")?.trim_start_matches("http://").to_string();
+    let endpoint = flag(flags, "endpoint")?
+        .trim_start_matches("http://")
+        .to_string();
     let path = format!("/{}/{}", flag(flags, "bucket")?, flag(flags, "key")?);
     let part_size = num(flags, "part-size")?;
     let parallel = num(flags, "parallel")?.max(1);
@@ -366,7 +371,10 @@ fn get_worker(job: &GetJob, conn: Option<Conn>) -> io::Result<()> {
         }
         // Bytes of the body already read with the head, then straight from the socket.
         let mut pos = start;
-        let early: Vec<u8> = conn.rbuf.drain(..conn.rbuf.len().min(len as usize)).collect();
+        let early: Vec<u8> = conn
+            .rbuf
+            .drain(..conn.rbuf.len().min(len as usize))
+            .collect();
         if !early.is_empty() {
             job.out.write_all_at(&early, pos)?;
             pos += early.len() as u64;
