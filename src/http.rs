@@ -225,6 +225,10 @@ impl Http {
             url: sent.url,
             rt_ms: sent.started.elapsed().as_millis() as u64,
         };
+        debug!(
+            "{} {} -> {} in {} ms (body streamed)",
+            sent.method, head.url, head.status, head.rt_ms
+        );
         Ok((head, sent.resp))
     }
 
