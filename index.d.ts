@@ -140,6 +140,36 @@ declare namespace OSS {
     data?: unknown
   }
 
+  interface GetOptions extends RequestOptions {
+    /**
+     * oss-turbo (a file path target only): bytes per ranged GET, an integer ≥ 102400 (default 8 MiB).
+     * Objects up to this size are fetched with one GET.
+     */
+    partSize?: number
+    /** oss-turbo: ranged GETs in flight at once (default 5). */
+    parallel?: number
+    /**
+     * oss-turbo: keep a durable download checkpoint in this file (written atomically after each range). A
+     * later `get` of the same object version into the same file resumes from it; it is removed on success.
+     */
+    checkpointFile?: string
+    /** oss-turbo: stops this download; it then rejects with `{status: 0, name: 'cancel'}`. */
+    signal?: AbortSignal
+    /** oss-turbo: bytes written so far, at most about ten times a second; the last call has `loaded === total`. */
+    onDownloadProgress?: (progress: { loaded: number; total: number }) => void
+    /** ali-oss: these make `get` ali-oss's own single GET. */
+    process?: string
+    versionId?: string
+    subres?: Record<string, string>
+    responseCacheControl?: string | null
+  }
+
+  interface GetResult {
+    res: ResponseInfo
+    /** The object's bytes when no file or stream was given; `undefined` for a file path. */
+    content?: Buffer
+  }
+
   interface HeadResult {
     status: number
     meta: Record<string, string> | null
@@ -377,6 +407,13 @@ declare class OSS {
   /** A path or a Buffer is uploaded natively; a stream (or `append`'s call) goes to ali-oss's own put. */
   put(name: string, file: string | Buffer | NodeJS.ReadableStream, options?: OSS.PutOptions): Promise<OSS.PutResult>
   head(name: string, options?: OSS.RequestOptions): Promise<OSS.HeadResult>
+  /**
+   * With a file path: a native, parallel, resumable download verified by CRC-64, written to a temp file
+   * beside `file` and renamed onto it at the end. Every other form is ali-oss's own `get`.
+   */
+  get(name: string, file: string, options?: OSS.GetOptions): Promise<OSS.GetResult>
+  get(name: string, file?: NodeJS.WritableStream | null, options?: OSS.GetOptions): Promise<OSS.GetResult>
+  get(name: string, options?: OSS.GetOptions): Promise<OSS.GetResult>
 
   /** Stops every upload of this client (ali-oss semantics); with `abort`, also aborts that upload on the server. */
   cancel(abort?: { name: string; uploadId: string; options?: OSS.RequestOptions }): void

@@ -581,6 +581,10 @@ if (!binding) {
 OSS.native = !!binding
 /** Why the native addon did not load (`OSS.native === false`), else null. */
 OSS.nativeError = loaded.error
+
+// `get(name, filePath)` runs natively (lib/download.js); every other form stays ali-oss's.
+if (binding) require('./lib/download.js').install(OSS)
+
 module.exports = OSS
 module.exports.OSS = OSS
 module.exports.default = OSS

@@ -33,6 +33,7 @@ function mainThreadCpu() {
 async function main() {
   const cfg = JSON.parse(process.argv[2])
   const input = cfg.input === 'buffer' ? fs.readFileSync(cfg.file) : cfg.file
+  // (downloads: `cfg.mode === 'download'`, the measured call is a `get(name, file)`.)
   const upload = cfg.files ? await makeFilesUploader(cfg) : await makeUploader(cfg, input)
 
   const rssBefore = process.memoryUsage.rss()
@@ -111,6 +112,15 @@ async function makeFilesUploader(cfg) {
 }
 
 async function makeUploader(cfg, input) {
+  if (cfg.mode === 'download') {
+    // `get(name, file)`: oss-turbo with its ranges and parallelism, ali-oss with its one GET.
+    const client = makeClient(cfg)
+    const opts = cfg.contender === 'oss-turbo' ? { partSize: cfg.partSize, parallel: cfg.parallel } : {}
+    return async () => {
+      const r = await client.get(cfg.key, cfg.out, opts)
+      if (!r || !r.res || r.res.status !== 200) throw new Error(`unexpected result: ${JSON.stringify(r && r.res && r.res.status)}`)
+    }
+  }
   const opts = {}
   if (cfg.partSize != null) opts.partSize = cfg.partSize
   if (cfg.parallel != null) opts.parallel = cfg.parallel

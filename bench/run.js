@@ -58,6 +58,11 @@ const CASES = [
       inFlight: 16,
     })),
   ),
+  // Downloads (issue 14): `get(name, file)` of a synthetic object (emulator --bench, no disk on its side);
+  // ali-oss's get is one GET whatever the options. `dest` is where the file is written: tmpfs, or the page
+  // cache of the temp folder's file system.
+  { id: 'dl-1g-shm', label: '1 GiB download into tmpfs (/dev/shm), 8 MiB ranges × 8', kind: 'download', dest: 'shm', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
+  { id: 'dl-1g-disk', label: '1 GiB download into the page cache (temp folder), 8 MiB ranges × 8', kind: 'download', dest: 'tmp', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
 ]
 for (const c of CASES) {
   if (c.kind === 'files') {
@@ -363,7 +368,70 @@ async function waitQuiet(ctx) {
   return busy
 }
 
+// Creates the synthetic object a download case reads (emulator --bench: generated content, no disk).
+function synthetic(port, key, size) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ bucket: BUCKET, key, size })
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/-/synthetic', agent: false, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let out = ''
+      res.on('data', (d) => (out += d))
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(out)) : reject(new Error(`/-/synthetic: ${res.statusCode} ${out}`))))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+async function downloadOnce(ctx, c, contender, pair) {
+  const busyBefore = await waitQuiet(ctx)
+  const sys0 = cpuTimes()
+  const emuCpu0 = procCpuSeconds(ctx.emulator.child.pid)
+  const out = path.join(c.destDir, `dl-${contender.replace(/[^a-z0-9-]/gi, '_')}-${pair}-${Date.now()}.bin`)
+  let r
+  if (contender === 'raw') {
+    const args = ['get', '--endpoint', `127.0.0.1:${ctx.emulator.port}`, '--bucket', BUCKET, '--key', c.key, '--file', out, '--part-size', String(c.partSize), '--parallel', String(c.parallel)]
+    r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
+  } else {
+    const variant = contender.startsWith('oss-turbo@') ? ctx.opts.variants[contender.slice(10)] : null
+    const cfg = { mode: 'download', contender: variant ? 'oss-turbo' : contender, repo: REPO, endpoint: `http://127.0.0.1:${ctx.emulator.port}`, key: c.key, out, partSize: c.partSize, parallel: c.parallel, eldResolutionMs: ctx.opts.eldResolutionMs }
+    r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {}), ctx.opts.runTimeoutS)
+  }
+  const emuCpu1 = procCpuSeconds(ctx.emulator.child.pid)
+  const sys1 = cpuTimes()
+  const run = { contender, pair, key: c.key, load1: os.loadavg()[0], busyBefore, ...r }
+  if (emuCpu0 != null && emuCpu1 != null) run.emulatorCpuSeconds = emuCpu1 - emuCpu0
+  if (r.ok) {
+    // The file must hold the object: its size and CRC-64 (computed after the measured section).
+    let size = -1
+    let crc = null
+    try {
+      size = fs.statSync(out).size
+      crc = execFileSync(ctx.bins.raw, ['crc', out], { encoding: 'utf8' }).trim()
+    } catch (e) {
+      run.error = String(e)
+    }
+    if (size !== c.size || crc !== c.crc) {
+      run.ok = false
+      run.error = `verification failed: size ${size} (want ${c.size}), crc ${crc} (want ${c.crc})`
+    } else {
+      run.verified = true
+    }
+  }
+  fs.rmSync(out, { force: true })
+  if (run.ok) {
+    const gib = c.size / GiB
+    run.mibps = c.size / MiB / run.seconds
+    run.cpuSecPerGiB = (run.cpuUser + run.cpuSys) / gib
+    run.maxRssMiB = run.maxRssKiB / 1024
+    run.eldP99Ms = run.eld ? run.eld.p99Ms : null
+    if (run.emulatorCpuSeconds != null) run.emulatorCpuSecPerGiB = run.emulatorCpuSeconds / gib
+    if (run.cpuMainThread != null) run.jsThreadCpuSecPerGiB = run.cpuMainThread / gib
+  }
+  return run
+}
+
 async function uploadOnce(ctx, c, contender, pair) {
+  if (c.kind === 'download') return downloadOnce(ctx, c, contender, pair)
   const emu = c.tls ? ctx.tlsEmulator : ctx.emulator
   const busyBefore = await waitQuiet(ctx)
   const sys0 = cpuTimes()
@@ -458,7 +526,8 @@ async function uploadOnce(ctx, c, contender, pair) {
 // clients have; OpenDAL is not set up for HTTPS here (its endpoint is reached through HTTP_PROXY).
 function caseContenders(c, contenders) {
   if (c.kind === 'files') return contenders.filter((k) => k === 'ali-oss' || k.startsWith('oss-turbo'))
-  if (c.tls) return contenders.filter((k) => k !== 'opendal')
+  // OpenDAL has no download case here (its reader API is not `get(name, file)`).
+  if (c.tls || c.kind === 'download') return contenders.filter((k) => k !== 'opendal')
   return contenders
 }
 
@@ -517,10 +586,18 @@ function targets(results) {
   if (get('1g-8m')) add('1g-8m: ≥ 2× ali-oss throughput', get('1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
   if (get('https-1g-default')) add('https-1g-default: ≥ 3× ali-oss throughput', get('https-1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
   if (get('https-1g-8m')) add('https-1g-8m: ≥ 2.5× ali-oss throughput', get('https-1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2.5, x)
-  for (const c of results.cases.filter((c) => c.kind !== 'files')) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
+  for (const c of results.cases.filter((c) => c.kind !== 'files' && c.kind !== 'download')) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
   for (const c of results.cases.filter((c) => c.kind === 'files')) {
     add(`${c.id}: ≥ 2× ali-oss files/s`, c.ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
     add(`${c.id}: CPU per file ≤ 1/3 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 1 / 3, x)
+      add(`${c.id}: peak RSS ≤ 100 MiB`, c.medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
+    }
+  for (const c of results.cases.filter((c) => c.kind === 'download')) {
+    add(`${c.id}: throughput ≥ 90% of the raw ceiling`, c.ceilingFraction, (v) => v >= 0.9, pct)
+    const rawOverAli = c.medians.raw?.mibps && c.medians['ali-oss']?.mibps ? c.medians.raw.mibps / c.medians['ali-oss'].mibps : null
+    if (rawOverAli != null && rawOverAli >= 3.3) add(`${c.id}: ≥ 3× ali-oss throughput (raw is ${rawOverAli.toFixed(1)}× ali-oss)`, c.ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
+    else if (rawOverAli != null) out.push({ target: `${c.id}: ≥ 3× ali-oss throughput`, value: null, met: null, shown: `not applicable: the raw ceiling is only ${rawOverAli.toFixed(2)}× ali-oss` })
+    add(`${c.id}: CPU s/GiB ≤ 1/3 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 1 / 3, x)
     add(`${c.id}: peak RSS ≤ 100 MiB`, c.medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
   }
   if (get('1g-64m')) add('1g-64m: peak RSS ≤ 100 MiB', get('1g-64m').medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
@@ -546,6 +623,7 @@ function table(results) {
     const rows = [head]
     for (const k of c.contenders || results.contenders) {
       const m = c.medians[k]
+      if (!m) continue
       const r = c.ratios[k]
       rows.push([
         (LABEL[k] || k) + (m.failed ? ` (${m.failed} FAILED)` : ''),
@@ -659,6 +737,10 @@ async function main() {
         c.files = files.get(k)
         continue
       }
+      if (c.kind === 'download') {
+        c.destDir = c.dest === 'shm' && fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/oss-turbo-bench-') : fs.mkdtempSync(path.join(dir, 'dl-'))
+        continue
+      }
       if (!files.has(c.size)) {
         log(`writing a ${c.size / MiB} MiB test file in ${dir}`)
         const file = makeFile(dir, c.size)
@@ -674,6 +756,10 @@ async function main() {
 
     const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs, variants: opts.variants }, notes, contenders, cases: [] }
     for (const c of cases) {
+      if (c.kind === 'download') {
+        c.key = `bench/${c.id}-${c.size}`
+        c.crc = (await synthetic(emu.port, c.key, c.size)).crc64
+      }
       const runs = []
       const here = caseContenders(c, contenders)
       for (let pair = 1; pair <= opts.pairs; pair++) {
@@ -684,11 +770,12 @@ async function main() {
           log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${speed}, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before, others used ${r.otherCpuSeconds == null ? '?' : r.otherCpuSeconds.toFixed(1)} CPU s)` : `FAILED: ${r.error}`))
         }
       }
-      const { file, crc, quickSize, quickCount, files: filesOf, ...desc } = c
+      const { file, crc, quickSize, quickCount, files: filesOf, destDir, ...desc } = c
       void file
       void quickSize
       void quickCount
       void filesOf
+      if (destDir) fs.rmSync(destDir, { recursive: true, force: true })
       results.cases.push({ ...desc, crc, contenders: here, pairsRun: opts.pairs, runs, ...summarize(c, runs, here) })
     }
     results.machine.loadavgEnd = os.loadavg()

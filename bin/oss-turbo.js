@@ -8,6 +8,7 @@
 // Credentials come from OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET and OSS_SESSION_TOKEN (STS).
 // Every upload keeps a checkpoint file (in --checkpoint-dir, named from a hash of bucket, key and the file's
 // absolute path), so running the same command again after a failure or Ctrl-C continues where it stopped.
+// `oss-turbo cp oss://bucket/key <file|dir/>` downloads the other way (bin/cp-download.js), resumable the same way.
 // Exit codes: 0 uploaded, 1 the upload failed, 2 bad command line or environment, 130 interrupted (SIGINT),
 // 143 terminated (SIGTERM).
 // A failure is one line on stderr: never a stack trace, never a credential.
@@ -88,6 +89,11 @@ function credentials() {
 // ---- the upload ----
 
 async function cp(file, destination, opts) {
+  if (/^oss:\/\//.test(file)) {
+    // A download: oss://bucket/key → a local file (bin/cp-download.js).
+    const helpers = { UserError, EXIT_FAILED, EXIT_INTERRUPTED, credentials, oneLine, checkpointPath }
+    return require('./cp-download.js').cpDownload(file, destination, opts, helpers)
+  }
   const absFile = path.resolve(file)
   const { bucket, key } = parseDestination(destination, absFile)
   const creds = credentials()
@@ -254,19 +260,22 @@ Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 
   prog
     .command('cp')
     .description(
-      'upload a local file to oss://bucket/key. Resumable: after a failure or Ctrl-C, run the same command again.',
+      'upload a local file to oss://bucket/key, or download oss://bucket/key to a local file. Resumable: after a failure or Ctrl-C, run the same command again.',
     )
-    .argument('<file>', 'the local file')
-    .argument('<destination>', 'oss://bucket/key (a key ending in / gets the file name appended)')
+    .argument('<file>', 'the local file (or oss://bucket/key to download)')
+    .argument('<destination>', 'oss://bucket/key (a key ending in / gets the file name appended), or the local file/folder to download into')
     .addOption(new Option('--endpoint <url>', 'OSS endpoint, e.g. oss-cn-hangzhou.aliyuncs.com or http://127.0.0.1:9000').env('OSS_ENDPOINT'))
     .addOption(new Option('--region <region>', 'OSS region, e.g. oss-cn-hangzhou (used when no endpoint is given, and by --v4)').env('OSS_REGION'))
-    .option('--parallel <n>', 'parts uploaded at once', parsePositiveInt, 5)
+    .option('--parallel <n>', 'parts uploaded (or ranges downloaded) at once', parsePositiveInt, 5)
     .option('--part-size <size>', 'bytes per part: 8M, 64MiB, 1048576 … (default 1MiB, raised to fit 10,000 parts)', parseSize)
     .option('--checkpoint-dir <dir>', 'where checkpoints are kept', path.join(os.homedir(), '.oss-turbo', 'checkpoints'))
     .option('--retries <n>', 'retries of a failed request, with backoff', parseCount, 3)
     .option('--v4', 'sign requests with OSS V4 (OSS4-HMAC-SHA256) instead of V1')
     .option('--no-progress', 'no progress display')
-    .addHelpText('after', '\nExample:\n  oss-turbo cp ./backup.tar oss://my-bucket/backups/ --region oss-cn-hangzhou --part-size 16M')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  oss-turbo cp ./backup.tar oss://my-bucket/backups/ --region oss-cn-hangzhou --part-size 16M\n  oss-turbo cp oss://my-bucket/backups/backup.tar ./restore/ --region oss-cn-hangzhou',
+    )
     .action(cp)
   return prog
 }

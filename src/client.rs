@@ -34,7 +34,7 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
-    fn apply(&self, req: &mut Request) {
+    pub(crate) fn apply(&self, req: &mut Request) {
         for (name, value) in &self.headers {
             req.headers.insert(name.clone(), value.clone());
         }

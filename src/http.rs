@@ -220,6 +220,45 @@ impl Http {
 
     /// Signs and sends one request; a status outside `expect` becomes [`Error::Server`].
     pub async fn send(&self, req: Request) -> Result<Response, Error> {
+        let sent = self.dispatch(req).await?;
+        sent.finish().await
+    }
+
+    /// Like [`Http::send`], but a successful response's body is left unread for the caller to stream
+    /// (downloads); the returned [`Response`] has the status and headers and an empty body.
+    pub async fn send_streaming(
+        &self,
+        req: Request,
+    ) -> Result<(Response, reqwest::Response), Error> {
+        let sent = self.dispatch(req).await?;
+        if !sent.expect.contains(&sent.resp.status().as_u16()) {
+            return Err(sent.finish().await.err().unwrap_or_else(|| {
+                Error::internal("an unexpected status turned out to be expected")
+            }));
+        }
+        let head = Response {
+            status: sent.resp.status().as_u16(),
+            status_text: sent
+                .resp
+                .status()
+                .canonical_reason()
+                .unwrap_or("")
+                .to_string(),
+            headers: header_pairs(sent.resp.headers()),
+            body: Bytes::new(),
+            url: sent.url,
+            rt_ms: sent.started.elapsed().as_millis() as u64,
+            remote: sent.resp.remote_addr(),
+        };
+        debug!(
+            "{} {} -> {} in {} ms (body streamed)",
+            sent.method, head.url, head.status, head.rt_ms
+        );
+        Ok((head, sent.resp))
+    }
+
+    /// Signs and sends one request and waits for the response's head.
+    async fn dispatch(&self, req: Request) -> Result<Dispatched, Error> {
         let bucket = self.bucket();
         let bucket = bucket.as_deref();
         let target = self.config.target(bucket, req.key.as_deref(), &req.query);
@@ -278,44 +317,15 @@ impl Http {
                 return Err(err);
             }
         };
-        let status = resp.status();
-        let remote = resp.remote_addr();
-        let headers: Vec<(String, String)> = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| network_error(&e, &req.method, &target.url, timeout))?;
-        let response = Response {
-            status: status.as_u16(),
-            status_text: status.canonical_reason().unwrap_or("").to_string(),
-            headers,
-            body,
+        Ok(Dispatched {
+            resp,
+            method: req.method,
             url: target.url,
-            rt_ms: started.elapsed().as_millis() as u64,
-            remote,
-        };
-        debug!(
-            "{} {} -> {} in {} ms ({body_len} bytes up, {} down)",
-            req.method,
-            response.url,
-            response.status,
-            response.rt_ms,
-            response.body.len()
-        );
-        if req.expect.contains(&response.status) {
-            Ok(response)
-        } else {
-            Err(server_error(&response))
-        }
+            timeout,
+            started,
+            expect: req.expect,
+            body_len,
+        })
     }
 
     /// The local clock, corrected by what the server said about it.
@@ -383,6 +393,79 @@ impl Http {
         )
         .await
     }
+}
+
+/// A request whose response head has arrived.
+struct Dispatched {
+    resp: reqwest::Response,
+    method: Method,
+    url: String,
+    timeout: Duration,
+    started: Instant,
+    expect: &'static [u16],
+    body_len: u64,
+}
+
+impl Dispatched {
+    /// Reads the whole body; a status outside `expect` becomes [`Error::Server`].
+    async fn finish(self) -> Result<Response, Error> {
+        let Dispatched {
+            resp,
+            method,
+            url,
+            timeout,
+            started,
+            expect,
+            body_len,
+        } = self;
+        let status = resp.status();
+        let remote = resp.remote_addr();
+        let headers = header_pairs(resp.headers());
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| network_error(&e, &method, &url, timeout))?;
+        let response = Response {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_string(),
+            headers,
+            body,
+            url,
+            rt_ms: started.elapsed().as_millis() as u64,
+            remote,
+        };
+        debug!(
+            "{} {} -> {} in {} ms ({body_len} bytes up, {} down)",
+            method,
+            response.url,
+            response.status,
+            response.rt_ms,
+            response.body.len()
+        );
+        if expect.contains(&response.status) {
+            Ok(response)
+        } else {
+            Err(server_error(&response))
+        }
+    }
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A failure while reading a streamed response body (see [`Http::send_streaming`]), worded like any
+/// other network failure so it is retried the same way.
+pub fn body_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {
+    network_error(e, method, url, timeout)
 }
 
 fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {

@@ -16,12 +16,14 @@ use tokio::sync::mpsc;
 pub mod client;
 pub mod config;
 pub mod crc64;
+pub mod download;
 pub mod error;
 pub mod http;
 pub mod log;
 #[cfg(all(target_os = "linux", feature = "mmap"))]
 mod mmap;
 pub mod multipart;
+mod napi_download;
 pub mod retry;
 pub mod sign;
 pub mod source;

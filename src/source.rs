@@ -514,7 +514,7 @@ fn mapped_stream(
                         match mapped {
                             Ok(m) => Bytes::from_owner(m),
                             Err(message) => {
-                                hash.fail(Error::Io(message.clone()));
+                                hash.fail(Error::internal(message.clone()));
                                 return Some((Err(std::io::Error::other(message)), (None, end)));
                             }
                         }

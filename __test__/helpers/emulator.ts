@@ -32,7 +32,8 @@ export interface FaultRule {
     | { type: 'reset'; afterBytes: number }
     | { type: 'delay'; ms: number }
     | { type: 'stall'; ms: number }
-    | { type: 'badCrc' };
+    | { type: 'badCrc' }
+    | { type: 'corruptBody' };
 }
 
 export interface LogEntry {

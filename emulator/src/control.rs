@@ -49,6 +49,14 @@ struct ExpireSel {
     key: Option<String>,
 }
 
+/// `POST /-/synthetic {bucket, key, size}` (bench mode): an object with generated content.
+#[derive(Deserialize)]
+struct Synthetic {
+    bucket: String,
+    key: String,
+    size: u64,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Clock {
@@ -164,6 +172,17 @@ pub async fn handle(
             )
         }
         (&Method::GET, r) if r.starts_with("objects/") => raw_object(state, &r["objects/".len()..]),
+        (&Method::POST, "synthetic") => match json_body::<Synthetic>(&mut body).await {
+            Ok(s) => match crate::download::create(state, &s.bucket, &s.key, s.size) {
+                Ok(o) => reply(
+                    state,
+                    200,
+                    json!({ "etag": format!("\"{}\"", o.etag), "crc64": o.crc64.to_string(), "size": o.size }),
+                ),
+                Err(e) => bad(state, e),
+            },
+            Err(e) => bad(state, e),
+        },
         _ => reply(
             state,
             404,

@@ -7,6 +7,7 @@ mod auth_tests;
 mod callback;
 mod control;
 mod crc;
+mod download;
 mod error;
 mod http_util;
 mod object_ops;

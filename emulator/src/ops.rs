@@ -1081,6 +1081,7 @@ pub(crate) fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> 
 
 async fn get_object(r: &Req, head: bool) -> Result<Response<Body>, OssError> {
     let o = r.state.store.get_object(r.bucket(), r.key())?;
+    crate::download::check_conditions(r.header("if-match"), r.header("if-none-match"), &o.etag)?;
     let range = match r.header("range") {
         Some(v) if !head || r.method == Method::HEAD => match parse_range(v, o.size) {
             Ok(x) => x,
@@ -1151,6 +1152,9 @@ async fn get_object(r: &Req, head: bool) -> Result<Response<Body>, OssError> {
         return Ok(finish(b, empty()));
     }
     let Some(path) = o.data.clone() else {
+        if let Some(body) = crate::download::body(&o, start, len) {
+            return Ok(finish(b, body));
+        }
         return Err(OssError::new(
             501,
             "NotImplemented",

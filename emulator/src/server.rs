@@ -527,6 +527,7 @@ async fn handle(state: Arc<State>, conn: Arc<Conn>, req: Request<Incoming>) -> R
                 .unwrap_or(1);
             set_header(&mut resp, "x-oss-hash-crc64ecma", &bad.to_string());
         }
+        Some(FaultAction::CorruptBody) => resp = resp.map(crate::download::corrupt),
         _ => {}
     }
     p.answer(resp)

@@ -47,6 +47,8 @@ pub enum FaultAction {
         ms: u64,
     },
     BadCrc,
+    /// Flips the first byte of the response body (see download.rs).
+    CorruptBody,
 }
 
 impl FaultAction {
@@ -57,6 +59,7 @@ impl FaultAction {
             FaultAction::Delay { .. } => "delay",
             FaultAction::Stall { .. } => "stall",
             FaultAction::BadCrc => "badCrc",
+            FaultAction::CorruptBody => "corruptBody",
         }
     }
 }

@@ -11,9 +11,14 @@
 //! ```text
 //! raw-client put --endpoint [http://|https://]HOST:PORT --bucket B --key K --file F --part-size N
 //!                --parallel P [--chunk BYTES] [--memory] [--ca CA.pem]
+//! raw-client get --endpoint [http://|https://]HOST:PORT --bucket B --key K --file OUT --part-size N
+//!                --parallel P [--chunk BYTES] [--ca CA.pem]
 //! raw-client crc FILE
 //! raw-client crc-dir DIR
 //! ```
+//! `get` is the download ceiling: one HEAD for the size, then `parallel` threads, each with one keep-alive
+//! connection, GET ranges (`part-size` each) with no signing and no hashing and write them with positional
+//! writes into OUT through one reused buffer per thread; its JSON line has the same fields as `put`'s.
 //! `put` prints one JSON line: `{"ok":true,"seconds":…,"bytes":…,"parts":…,"cpuUser":…,"cpuSys":…,
 //! "maxRssKiB":…,"baselineRssKiB":…}` (CPU seconds and wall time of the upload alone). `--memory` reads the
 //! whole file into memory first (not timed) and sends parts from there, the counterpart of a JS Buffer.
@@ -24,8 +29,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,6 +58,16 @@ fn main() {
                 exit(1);
             }
         }
+        Some("get") => match get(&parse_flags(&args[1..])) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                println!(
+                    "{{\"ok\":false,\"error\":\"{}\"}}",
+                    e.to_string().replace('\\', "\\\\").replace('"', "\\\"")
+                );
+                exit(1);
+            }
+        },
         Some("crc") if args.len() == 2 => match crc64::of_file(&args[1]) {
             Ok(c) => println!("{c}"),
             Err(e) => {
@@ -194,7 +209,8 @@ fn put(flags: &HashMap<String, String>) -> io::Result<String> {
             .map_err(|_| io::Error::other("a worker thread panicked"))??;
     }
 
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
+    let mut xml =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
     let etags = job.etags.lock().map_err(|_| io::Error::other("poisoned"))?;
     for (i, etag) in etags.iter().enumerate() {
         xml.push_str(&format!(
@@ -289,6 +305,141 @@ impl Endpoint {
     }
 }
 
+struct GetJob {
+    endpoint: Endpoint,
+    path: String,
+    out: File,
+    size: u64,
+    part_size: u64,
+    num_parts: u64,
+    chunk: usize,
+    next: AtomicU64,
+}
+
+fn get(flags: &HashMap<String, String>) -> io::Result<String> {
+    let endpoint = Endpoint::parse(flag(flags, "endpoint")?, flags.get("ca").map(Path::new))?;
+    let path = format!("/{}/{}", flag(flags, "bucket")?, flag(flags, "key")?);
+    let part_size = num(flags, "part-size")?;
+    let parallel = num(flags, "parallel")?.max(1);
+    let chunk = flags
+        .get("chunk")
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(1 << 20)
+        .max(4096);
+    if part_size == 0 {
+        return Err(io::Error::other("--part-size must be positive"));
+    }
+    let baseline_rss = max_rss_kib();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let mut conn = Conn::connect(&endpoint)?;
+    let head = format!("HEAD {path} HTTP/1.1\r\nHost: {}\r\n\r\n", endpoint.addr);
+    conn.sock.write_all(head.as_bytes())?;
+    let (status, headers) = conn.read_head()?;
+    if status != 200 {
+        return Err(io::Error::other(format!("HEAD {path}: status {status}")));
+    }
+    let size: u64 = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| io::Error::other("HEAD: no Content-Length"))?;
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(flag(flags, "file")?)?;
+    out.set_len(size)?;
+    let num_parts = size.div_ceil(part_size);
+    let job = Arc::new(GetJob {
+        endpoint,
+        path,
+        out,
+        size,
+        part_size,
+        num_parts,
+        chunk: chunk.min(part_size as usize),
+        next: AtomicU64::new(1),
+    });
+    let mut first = Some(conn);
+    let workers: Vec<_> = (0..parallel.min(num_parts))
+        .map(|_| {
+            let job = job.clone();
+            let conn = first.take();
+            std::thread::spawn(move || get_worker(&job, conn))
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .map_err(|_| io::Error::other("a worker thread panicked"))??;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds();
+    Ok(format!(
+        "{{\"ok\":true,\"seconds\":{seconds},\"bytes\":{size},\"parts\":{num_parts},\"cpuUser\":{},\
+         \"cpuSys\":{},\"cpuProcessTotal\":{},\"maxRssKiB\":{},\"baselineRssKiB\":{baseline_rss}}}",
+        cpu1.0 - cpu0.0,
+        cpu1.1 - cpu0.1,
+        cpu1.0 + cpu1.1,
+        max_rss_kib()
+    ))
+}
+
+fn get_worker(job: &GetJob, conn: Option<Conn>) -> io::Result<()> {
+    let mut conn = match conn {
+        Some(c) => c,
+        None => Conn::connect(&job.endpoint)?,
+    };
+    let mut buf = vec![0u8; job.chunk];
+    loop {
+        let number = job.next.fetch_add(1, Ordering::Relaxed);
+        if number > job.num_parts {
+            return Ok(());
+        }
+        let start = (number - 1) * job.part_size;
+        let end = (start + job.part_size).min(job.size);
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nRange: bytes={start}-{}\r\n\r\n",
+            job.path,
+            job.endpoint.addr,
+            end - 1
+        );
+        conn.sock.write_all(req.as_bytes())?;
+        let (status, headers) = conn.read_head()?;
+        let len: u64 = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if status != 206 || len != end - start {
+            return Err(io::Error::other(format!(
+                "range {number}: status {status}, {len} bytes"
+            )));
+        }
+        // Bytes of the body already read with the head, then straight from the socket.
+        let mut pos = start;
+        let early: Vec<u8> = conn
+            .rbuf
+            .drain(..conn.rbuf.len().min(len as usize))
+            .collect();
+        if !early.is_empty() {
+            job.out.write_all_at(&early, pos)?;
+            pos += early.len() as u64;
+        }
+        while pos < end {
+            let want = ((end - pos) as usize).min(buf.len());
+            let mut filled = 0;
+            while filled < want {
+                let n = conn.sock.read(&mut buf[filled..want])?;
+                if n == 0 {
+                    return Err(io::Error::other("connection closed inside a body"));
+                }
+                filled += n;
+            }
+            job.out.write_all_at(&buf[..filled], pos)?;
+            pos += filled as u64;
+        }
+    }
+}
+
 struct Response {
     headers: HashMap<String, String>,
     body: Vec<u8>,
@@ -364,6 +515,36 @@ impl Conn {
         self.sock.flush()?;
         let res = self.read_response()?;
         Ok(res)
+    }
+
+    /// Reads a response head (status, lowercase headers); what follows it stays in `rbuf`.
+    fn read_head(&mut self) -> io::Result<(u16, HashMap<String, String>)> {
+        let mut tmp = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = find(&self.rbuf, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.sock.read(&mut tmp)?;
+            if n == 0 {
+                return Err(io::Error::other("connection closed before a response"));
+            }
+            self.rbuf.extend_from_slice(&tmp[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.rbuf[..head_end]).into_owned();
+        self.rbuf.drain(..head_end);
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut headers = HashMap::new();
+        for line in lines {
+            if let Some((k, v)) = line.split_once(':') {
+                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+        Ok((status, headers))
     }
 
     fn read_response(&mut self) -> io::Result<Response> {

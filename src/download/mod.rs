@@ -1,0 +1,759 @@
+//! `get(name, filePath)`: a parallel, resumable, verified download into a file.
+//!
+//! One HEAD gives the object's size, ETag and CRC-64. Objects up to `part_size` are one GET; larger ones
+//! are ranged GETs, `parallel` at a time, every one with `If-Match: <etag>` so an object overwritten
+//! mid-download fails cleanly instead of mixing versions. Bytes go by positional writes into a temp file
+//! beside the target (`<file>.<pid>-<n>.oss-turbo.tmp`), each range's CRC-64 is computed in the same pass
+//! and the CRCs are combined and compared with the server's; then the temp file is fsynced and renamed
+//! onto the target, so the target is never half written. Memory is bounded by `parallel` × [`CHUNK`].
+//!
+//! With a checkpoint file the finished ranges (and their CRCs) are recorded after each range, and a later
+//! call for the same object version, bucket and target resumes from them.
+
+pub mod checkpoint;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::header::{HeaderValue, IF_MATCH, RANGE};
+use http::Method;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::client::{CallOptions, CancelFlag, Client};
+use crate::crc64::{self, Crc64};
+use crate::debug;
+use crate::error::Error;
+use crate::http::{body_error, Request, Response};
+use checkpoint::{DonePart, DownloadCheckpoint, Identity};
+
+/// Default range size: 8 MiB.
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
+/// Default number of ranges in flight.
+pub const DEFAULT_PARALLEL: usize = 5;
+/// Smallest range size accepted.
+pub const MIN_PART_SIZE: u64 = 100 * 1024;
+/// Bytes gathered from the network before one positional write (per range in flight).
+pub const CHUNK: usize = 1 << 20;
+/// How often byte progress is reported.
+const TICK: Duration = Duration::from_millis(100);
+
+/// One download, as the binding hands it over.
+pub struct Download {
+    /// Object key (already normalised).
+    pub key: String,
+    /// The target file (absolute).
+    pub path: PathBuf,
+    pub part_size: Option<u64>,
+    pub parallel: usize,
+    pub options: CallOptions,
+    pub checkpoint_file: Option<PathBuf>,
+    /// Report `Bytes` events about ten times a second.
+    pub byte_progress: bool,
+    /// This download's own cancel switch (`signal`).
+    pub cancel: Arc<CancelFlag>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Warning(String),
+    Bytes {
+        loaded: u64,
+        total: u64,
+    },
+    /// The file is in place. `res` is the HEAD response (ali-oss's `res` of a whole-object GET has the
+    /// same headers), with `rt` the whole download's duration.
+    Done {
+        res: Response,
+        size: u64,
+        resumed_bytes: u64,
+    },
+    Failed(Error),
+}
+
+/// Runs a download to its end, reporting through `events`; the last event is `Done` or `Failed`.
+pub async fn run(client: Arc<Client>, dl: Download, events: UnboundedSender<Event>) {
+    let loaded = Arc::new(AtomicU64::new(0));
+    let total = Arc::new(AtomicU64::new(0));
+    let ticker = dl.byte_progress.then(|| {
+        let (loaded, total, events) = (loaded.clone(), total.clone(), events.clone());
+        tokio::spawn(async move {
+            let mut last = u64::MAX;
+            loop {
+                tokio::time::sleep(TICK).await;
+                let now = loaded.load(Ordering::Relaxed);
+                if now != last {
+                    last = now;
+                    let t = total.load(Ordering::Relaxed);
+                    if events
+                        .send(Event::Bytes {
+                            loaded: now,
+                            total: t,
+                        })
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        })
+    });
+    let cancel = dl.cancel.clone();
+    let result = tokio::select! {
+        r = download(&client, &dl, &loaded, &total, &events) => r,
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+    };
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let event = match result {
+        Ok(done) => {
+            if dl.byte_progress {
+                let t = total.load(Ordering::Relaxed);
+                let _ = events.send(Event::Bytes {
+                    loaded: t,
+                    total: t,
+                });
+            }
+            done
+        }
+        Err(e) => Event::Failed(e),
+    };
+    let _ = events.send(event);
+}
+
+/// The temp file of a download in progress. Dropped while it still holds the path (a failure, or the
+/// download future dropped on cancel), it removes the temp file unless `keep` is set (a checkpoint file
+/// names it for a resume), so a failed download leaves nothing behind unless it can be resumed.
+struct TempGuard {
+    temp: Option<PathBuf>,
+    keep: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.temp.take() {
+            if !self.keep {
+                let _ = std::fs::remove_file(t);
+            }
+        }
+    }
+}
+
+/// A range to fetch: bytes `[start, end)` as part `number` (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Range {
+    number: u32,
+    start: u64,
+    end: u64,
+}
+
+fn ranges(size: u64, part_size: u64) -> Vec<Range> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut number = 1;
+    while start < size {
+        let end = (start + part_size).min(size);
+        out.push(Range { number, start, end });
+        start = end;
+        number += 1;
+    }
+    out
+}
+
+/// The temp file's name beside `target`.
+fn temp_path(target: &Path) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    target.with_file_name(format!("{name}.{}-{n}.oss-turbo.tmp", std::process::id()))
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Whether a failure means the saved progress is worthless (a resume must start over).
+fn poisons_progress(e: &Error) -> bool {
+    match e.root() {
+        Error::Integrity(_) => true,
+        Error::Server(s) => s.status == 412 || s.status == 404,
+        _ => false,
+    }
+}
+
+async fn download(
+    client: &Arc<Client>,
+    dl: &Download,
+    loaded: &Arc<AtomicU64>,
+    total: &Arc<AtomicU64>,
+    events: &UnboundedSender<Event>,
+) -> Result<Event, Error> {
+    let started = Instant::now();
+    let part_size = match dl.part_size {
+        None => DEFAULT_PART_SIZE,
+        Some(p) if p >= MIN_PART_SIZE => p,
+        Some(p) => {
+            return Err(Error::invalid(format!(
+                "partSize must be at least {MIN_PART_SIZE} bytes for a download, got {p}"
+            )))
+        }
+    };
+    if dl.path.is_dir() {
+        return Err(Error::invalid(format!(
+            "{} is a directory; give the file to download into",
+            dl.path.display()
+        )));
+    }
+    let head = client.head(&dl.key, &dl.options).await?;
+    if head.status != 200 {
+        return Err(Error::protocol(format!(
+            "HEAD {} answered {} instead of the object's metadata",
+            dl.key, head.status
+        )));
+    }
+    let size: u64 = head
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::protocol("the object's HEAD has no Content-Length"))?;
+    let etag = head
+        .header("etag")
+        .ok_or_else(|| Error::protocol("the object's HEAD has no ETag"))?
+        .to_string();
+    let server_crc: Option<u64> = head
+        .header("x-oss-hash-crc64ecma")
+        .and_then(|v| v.trim().parse().ok());
+    total.store(size, Ordering::Relaxed);
+
+    let file_path = path_str(&dl.path);
+    let bucket = client.bucket();
+    let identity = Identity {
+        bucket: bucket.as_deref(),
+        name: &dl.key,
+        file_path: &file_path,
+        object_size: size,
+        etag: &etag,
+    };
+
+    // Resume from the checkpoint when it is for this very object version and target.
+    let mut resumed: Option<DownloadCheckpoint> = None;
+    if let Some(cp_path) = &dl.checkpoint_file {
+        match checkpoint::load(cp_path) {
+            Ok(Some(cp)) => match cp.mismatch(&identity) {
+                None => resumed = Some(cp),
+                Some(why) => {
+                    let _ = events.send(Event::Warning(format!(
+                        "oss-turbo: not resuming from {}: {why}; downloading from the start",
+                        cp_path.display()
+                    )));
+                    // A temp file of ours beside this target is garbage now.
+                    if cp.kind == checkpoint::KIND && cp.file_path == file_path {
+                        let _ = checkpoint::remove(Path::new(&cp.temp_path));
+                    }
+                }
+            },
+            Ok(None) => {}
+            Err(why) => {
+                let _ = events.send(Event::Warning(format!(
+                    "oss-turbo: not resuming from {}: {why}; downloading from the start",
+                    cp_path.display()
+                )));
+            }
+        }
+    }
+
+    if let Some(cp) = &resumed {
+        debug!(
+            "resuming the download of {} from {} ranges already in {}",
+            dl.key,
+            cp.done_parts.len(),
+            cp.temp_path
+        );
+    }
+    let (temp, part_size, done) = match &resumed {
+        Some(cp) => (
+            PathBuf::from(&cp.temp_path),
+            cp.part_size,
+            cp.done_parts
+                .iter()
+                .map(|p| (p.number, p.crc64))
+                .collect::<BTreeMap<u32, u64>>(),
+        ),
+        None => (temp_path(&dl.path), part_size, BTreeMap::new()),
+    };
+    // Kept after a failure only once a checkpoint names it (a resume can use it).
+    let mut guard = TempGuard {
+        temp: Some(temp.clone()),
+        keep: resumed.is_some(),
+    };
+    let temp_str = path_str(&temp);
+    let file = open_temp(&temp, size, resumed.is_some())?;
+    let file = Arc::new(file);
+
+    let all = if size <= part_size {
+        // One plain GET (no Range), still If-Match.
+        vec![Range {
+            number: 1,
+            start: 0,
+            end: size,
+        }]
+    } else {
+        ranges(size, part_size)
+    };
+    let ranged = all.len() > 1;
+    let resumed_bytes: u64 = all
+        .iter()
+        .filter(|r| done.contains_key(&r.number))
+        .map(|r| r.end - r.start)
+        .sum();
+    loaded.store(resumed_bytes, Ordering::Relaxed);
+
+    let state = Arc::new(Mutex::new(Progress {
+        cp: DownloadCheckpoint {
+            kind: checkpoint::KIND.into(),
+            bucket: bucket.clone(),
+            name: dl.key.clone(),
+            file_path: file_path.clone(),
+            temp_path: temp_str.clone(),
+            object_size: size,
+            etag: etag.clone(),
+            part_size,
+            done_parts: done
+                .iter()
+                .map(|(&number, &crc64)| DonePart { number, crc64 })
+                .collect(),
+        },
+        done,
+    }));
+    if let Some(cp_path) = &dl.checkpoint_file {
+        if resumed.is_none() {
+            save_checkpoint(cp_path, &state)?;
+        }
+        guard.keep = true;
+    }
+
+    let todo: VecDeque<Range> = {
+        let st = lock(&state);
+        all.iter()
+            .filter(|r| !st.done.contains_key(&r.number))
+            .copied()
+            .collect()
+    };
+    let queue = Arc::new(Mutex::new(todo));
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        key: dl.key.clone(),
+        etag: etag.clone(),
+        ranged,
+        file,
+        temp: temp_str.clone(),
+        options: dl.options.clone(),
+        loaded: loaded.clone(),
+        checkpoint_file: dl.checkpoint_file.clone(),
+        state: state.clone(),
+    });
+    let workers = dl.parallel.max(1).min(all.len().max(1));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (shared, queue) = (shared.clone(), queue.clone());
+        set.spawn(async move {
+            loop {
+                let next = lock(&queue).pop_front();
+                let Some(range) = next else { return Ok(()) };
+                shared.fetch_range(range).await?;
+            }
+        });
+    }
+    let mut failure: Option<Error> = None;
+    while let Some(joined) = set.join_next().await {
+        let r =
+            joined.unwrap_or_else(|e| Err(Error::internal(format!("a download task failed: {e}"))));
+        if let Err(e) = r {
+            if failure.is_none() {
+                failure = Some(e);
+                // Stop the other ranges: nothing is taken from the queue any more.
+                lock(&queue).clear();
+                set.abort_all();
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(settle_failure(e, dl, &mut guard));
+    }
+
+    // Every range is in: the whole object's CRC-64 from the ranges' CRCs, in order.
+    let crc = {
+        let st = lock(&state);
+        let mut parts = Vec::with_capacity(all.len());
+        for r in &all {
+            let Some(&c) = st.done.get(&r.number) else {
+                return Err(Error::internal(format!(
+                    "range {} was never fetched",
+                    r.number
+                )));
+            };
+            parts.push((c, r.end - r.start));
+        }
+        crc64::combine_all(parts)
+    };
+    if let Some(server) = server_crc {
+        if server != crc {
+            let e = Error::Integrity(format!(
+                "CRC-64 mismatch for the download of {}: computed {crc} from the bytes received, the server has {server} (request id {})",
+                dl.key,
+                head.header("x-oss-request-id").unwrap_or("unknown")
+            ));
+            return Err(settle_failure(e, dl, &mut guard));
+        }
+    }
+    let file = shared.file.clone();
+    drop(shared);
+    let target = dl.path.clone();
+    let finished = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)?;
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::internal(format!("finishing the download failed: {e}")))?;
+    if let Err(e) = finished {
+        return Err(settle_failure(
+            Error::io(&file_path, "rename", &e),
+            dl,
+            &mut guard,
+        ));
+    }
+    guard.temp = None;
+    if let Some(cp_path) = &dl.checkpoint_file {
+        if let Err(e) = checkpoint::remove(cp_path) {
+            let _ = events.send(Event::Warning(format!(
+                "oss-turbo: the download finished but its checkpoint {} could not be removed: {e}",
+                cp_path.display()
+            )));
+        }
+    }
+    let mut res = head;
+    res.rt_ms = started.elapsed().as_millis() as u64;
+    Ok(Event::Done {
+        res,
+        size,
+        resumed_bytes,
+    })
+}
+
+/// What to keep after a failure: with a checkpoint file, the temp file and checkpoint stay for a resume
+/// unless the failure makes them worthless (the object changed, a CRC mismatch); without one, nothing stays.
+fn settle_failure(e: Error, dl: &Download, guard: &mut TempGuard) -> Error {
+    if poisons_progress(&e) {
+        guard.keep = false;
+        if let Some(cp) = &dl.checkpoint_file {
+            let _ = checkpoint::remove(cp);
+        }
+    }
+    e
+}
+
+fn open_temp(temp: &Path, size: u64, resume: bool) -> Result<File, Error> {
+    let shown = path_str(temp);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(!resume)
+        .open(temp)
+        .map_err(|e| Error::io(&shown, "open", &e))?;
+    if !resume {
+        file.set_len(size)
+            .map_err(|e| Error::io(&shown, "ftruncate", &e))?;
+    }
+    Ok(file)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Progress {
+    cp: DownloadCheckpoint,
+    done: BTreeMap<u32, u64>,
+}
+
+fn save_checkpoint(path: &Path, state: &Mutex<Progress>) -> Result<(), Error> {
+    let st = lock(state);
+    checkpoint::save(path, &st.cp).map_err(|e| Error::io(&path_str(path), "write", &e))
+}
+
+/// What every range worker shares.
+struct Shared {
+    client: Arc<Client>,
+    key: String,
+    etag: String,
+    ranged: bool,
+    file: Arc<File>,
+    temp: String,
+    options: CallOptions,
+    loaded: Arc<AtomicU64>,
+    checkpoint_file: Option<PathBuf>,
+    state: Arc<Mutex<Progress>>,
+}
+
+impl Shared {
+    async fn fetch_range(&self, range: Range) -> Result<(), Error> {
+        let crc = self
+            .client
+            .http
+            .retrying(|| self.fetch_once(range))
+            .await
+            .map_err(|e| e.in_part(range.number))?;
+        // Start writing the range back to disk now (page cache → disk, asynchronously), so the fsync at
+        // the end waits for the last ranges only instead of the whole file.
+        let file = self.file.clone();
+        let (start, len) = (range.start, range.end - range.start);
+        let _ = tokio::task::spawn_blocking(move || start_writeback(&file, start, len)).await;
+        {
+            let mut st = lock(&self.state);
+            st.done.insert(range.number, crc);
+            st.cp.done_parts.push(DonePart {
+                number: range.number,
+                crc64: crc,
+            });
+        }
+        if let Some(cp) = &self.checkpoint_file {
+            // The range's bytes are durable before the checkpoint says they are there.
+            let file = self.file.clone();
+            tokio::task::spawn_blocking(move || file.sync_data())
+                .await
+                .map_err(|e| Error::internal(format!("the fsync task failed: {e}")))?
+                .map_err(|e| Error::io(&self.temp, "fsync", &e))?;
+            save_checkpoint(cp, &self.state)?;
+        }
+        Ok(())
+    }
+
+    /// One attempt at a range: GET (ranged unless it is the whole object) with If-Match, streamed into
+    /// the temp file at its offset, CRC-64 in the same pass. Bytes counted into `loaded` are taken back
+    /// out if the attempt fails.
+    async fn fetch_once(&self, range: Range) -> Result<u64, Error> {
+        let mut counted = 0u64;
+        let result = self.fetch_into(range, &mut counted).await;
+        if result.is_err() {
+            self.loaded.fetch_sub(counted, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn fetch_into(&self, range: Range, counted: &mut u64) -> Result<u64, Error> {
+        let http = &self.client.http;
+        let mut req = Request::new(
+            Method::GET,
+            Some(&self.key),
+            if self.ranged { &[206] } else { &[200] },
+        );
+        self.options.apply(&mut req);
+        let etag = HeaderValue::from_str(&self.etag).map_err(|_| {
+            Error::protocol(format!(
+                "the object's ETag {:?} is not a valid header",
+                self.etag
+            ))
+        })?;
+        req.headers.insert(IF_MATCH, etag);
+        if self.ranged {
+            let spec = format!("bytes={}-{}", range.start, range.end - 1);
+            req.headers.insert(
+                RANGE,
+                HeaderValue::from_str(&spec).map_err(|_| Error::invalid("bad range"))?,
+            );
+        }
+        let timeout = req
+            .timeout
+            .unwrap_or(Duration::from_millis(http.config().timeout_ms));
+        let (head, mut resp) = http.send_streaming(req).await?;
+        let want = range.end - range.start;
+        if self.ranged {
+            let expected = format!("bytes {}-{}/", range.start, range.end - 1);
+            let got = head.header("content-range").unwrap_or("");
+            if !got.starts_with(&expected) {
+                return Err(Error::protocol(format!(
+                    "range {}: asked for {expected}…, the server sent Content-Range {got:?}",
+                    range.number
+                )));
+            }
+        }
+        if head.header("etag").is_some_and(|e| e != self.etag) {
+            return Err(Error::protocol(format!(
+                "range {}: the object changed during the download (ETag {} instead of {})",
+                range.number,
+                head.header("etag").unwrap_or(""),
+                self.etag
+            )));
+        }
+        let mut crc = Crc64::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK.min(want as usize));
+        let mut at = range.start;
+        let mut received = 0u64;
+        loop {
+            let chunk = resp
+                .chunk()
+                .await
+                .map_err(|e| body_error(&e, &Method::GET, &head.url, timeout))?;
+            let last = chunk.is_none();
+            if let Some(bytes) = &chunk {
+                received += bytes.len() as u64;
+                if received > want {
+                    return Err(Error::protocol(format!(
+                        "range {}: the server sent more than the {want} bytes asked for",
+                        range.number
+                    )));
+                }
+                crc.update(bytes);
+                buf.extend_from_slice(bytes);
+            }
+            if !buf.is_empty() && (buf.len() >= CHUNK || last) {
+                let n = buf.len() as u64;
+                buf = self.write_at(buf, at).await?;
+                buf.clear();
+                at += n;
+                *counted += n;
+                self.loaded.fetch_add(n, Ordering::Relaxed);
+            }
+            if last {
+                break;
+            }
+        }
+        if received != want {
+            return Err(Error::Network {
+                kind: crate::error::NetworkKind::Request,
+                message: format!(
+                    "range {}: the connection closed after {received} of {want} bytes, GET {}",
+                    range.number, head.url
+                ),
+            });
+        }
+        Ok(crc.finish())
+    }
+
+    /// Writes `buf` at `offset` on a blocking thread; gives the buffer back for reuse.
+    async fn write_at(&self, buf: Vec<u8>, offset: u64) -> Result<Vec<u8>, Error> {
+        let file = self.file.clone();
+        let (buf, r) = tokio::task::spawn_blocking(move || {
+            let r = write_all_at(&file, &buf, offset);
+            (buf, r)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("a write task failed: {e}")))?;
+        r.map_err(|e| Error::io(&self.temp, "write", &e))?;
+        Ok(buf)
+    }
+}
+
+/// Asks the kernel to start writing `[start, start + len)` of `file` back to disk, without waiting for it
+/// (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`; a no-op elsewhere and on tmpfs). Durability still
+/// comes from the fsync before the rename; this only spreads the disk writes over the download.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, start: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(off), Ok(n)) = (libc::off64_t::try_from(start), libc::off64_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is valid for the whole call (`file` is borrowed); sync_file_range only reads
+    // the offsets given and touches no memory of ours. Its result is advisory and ignored.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), off, n, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _start: u64, _len: u64) {}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(buf, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> std::io::Result<()> {
+    use std::os::windows::fs::FileExt;
+    while !buf.is_empty() {
+        match file.seek_write(buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_the_object_once() {
+        assert!(ranges(0, 10).is_empty());
+        assert_eq!(
+            ranges(25, 10),
+            vec![
+                Range {
+                    number: 1,
+                    start: 0,
+                    end: 10
+                },
+                Range {
+                    number: 2,
+                    start: 10,
+                    end: 20
+                },
+                Range {
+                    number: 3,
+                    start: 20,
+                    end: 25
+                },
+            ]
+        );
+        for (size, ps) in [(1u64, 1u64), (10, 10), (11, 10), (1 << 20, 100_000)] {
+            let rs = ranges(size, ps);
+            assert_eq!(rs.first().map(|r| r.start), Some(0));
+            assert_eq!(rs.last().map(|r| r.end), Some(size));
+            assert!(rs.windows(2).all(|w| w[0].end == w[1].start));
+        }
+    }
+
+    #[test]
+    fn temp_names_are_beside_the_target_and_distinct() {
+        let a = temp_path(Path::new("/d/file.bin"));
+        let b = temp_path(Path::new("/d/file.bin"));
+        assert_ne!(a, b);
+        assert_eq!(a.parent(), Some(Path::new("/d")));
+        assert!(path_str(&a).ends_with(".oss-turbo.tmp"));
+    }
+
+    #[test]
+    fn which_failures_discard_progress() {
+        assert!(poisons_progress(&Error::Integrity("x".into())));
+        let gone = Error::Server(Box::new(crate::error::ServerError {
+            status: 412,
+            ..Default::default()
+        }));
+        assert!(poisons_progress(&gone.in_part(3)));
+        assert!(!poisons_progress(&Error::Cancelled));
+        assert!(!poisons_progress(&Error::io(
+            "/x",
+            "write",
+            &std::io::Error::from_raw_os_error(28)
+        )));
+    }
+}
