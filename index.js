@@ -445,6 +445,11 @@ function callbackFailure(err, parallel) {
   return err
 }
 
+// Stream sources for multipartUpload, and putStream.
+require('./lib/stream-upload.js').install(OSS, { convertMeta, makeError, headerStrings, contentType, callbackHeaders, withData, toRes, callbackFailure })
+// client.uploadDirectory(dir, prefix, options).
+require('./lib/upload-directory.js').install(OSS, { convertMeta, makeError, headerStrings })
+
 module.exports = OSS
 module.exports.OSS = OSS
 module.exports.default = OSS

@@ -3,3 +3,4 @@
 pub mod checkpoint;
 pub mod plan;
 pub mod upload;
+pub mod stream;
