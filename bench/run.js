@@ -33,6 +33,10 @@ const CASES = [
   { id: '1g-64m', label: '1 GiB file, 64 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 64 * MiB, parallel: 8, input: 'file' },
   { id: '64m-default', label: '64 MiB file, ali-oss defaults (1 MiB parts × 5)', size: 64 * MiB, quickSize: 16 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
   { id: 'buf256m', label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)', size: 256 * MiB, quickSize: 32 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'buffer' },
+  // Streams (issue 13): oss-turbo's multipartUpload of a Readable vs ali-oss's putStream of the same stream;
+  // compare with 1g-8m for the same upload from a path.
+  { id: '1g-stream-8m', label: '1 GiB fs.createReadStream, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream' },
+  { id: '1g-gen-8m', label: '1 GiB generated Readable, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'generated' },
 ]
 const CONTENDERS = ['oss-turbo', 'ali-oss', 'opendal', 'raw']
 const LABEL = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss', opendal: 'opendal', raw: 'raw ceiling' }
