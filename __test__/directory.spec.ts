@@ -195,15 +195,24 @@ describe('oss-turbo cp -r', () => {
     const args = ['cp', '-r', root, `oss://${TEST_BUCKET}/cli/`, '--endpoint', emu.endpoint, '--checkpoint-dir', cps, '--part-size', String(PART), '--parallel', '2', '--no-progress']
 
     // First run: slow parts of the large file; killed (SIGKILL, a crash) once some files are done.
-    await emu.addFault({ api: 'UploadPart', key: 'cli/large/one.bin', action: { type: 'delay', ms: 300 } })
+    await emu.addFault({ api: 'UploadPart', key: 'cli/large/one.bin', times: 1000, action: { type: 'delay', ms: 300 } })
+    // The kill comes once the run has recorded two parts of the large file in its checkpoint.
+    const recorded = () => {
+      try {
+        return readdirSync(cps)
+          .filter((n) => n.endsWith('.json'))
+          .some((n) => JSON.parse(readFileSync(join(cps, n), 'utf8')).doneParts.length >= 2)
+      } catch {
+        return false
+      }
+    }
     const first = await cli(args, (kill) => {
-      const poll = setInterval(async () => {
-        const done = (await writes()).filter((e) => e.status === 200 && e.api === 'UploadPart')
-        if (done.length >= 3) {
+      const poll = setInterval(() => {
+        if (recorded()) {
           clearInterval(poll)
           kill('SIGKILL')
         }
-      }, 50)
+      }, 20)
     })
     assert.equal(first.code, null, 'the first run was killed')
     // What the killed run had recorded as finished: the journal of files and the large file's checkpoint.
@@ -214,7 +223,8 @@ describe('oss-turbo cp -r', () => {
       if (name.endsWith('.done')) for (const line of text.split('\n').filter(Boolean)) finished.add(line.split('\t')[0])
       if (name.endsWith('.json')) for (const p of JSON.parse(text).doneParts) partsDone.add(p.number)
     }
-    assert.ok(partsDone.size >= 1, 'the large file was in flight with parts recorded')
+    assert.ok(partsDone.size >= 2, 'the large file was in flight with parts recorded')
+    assert.ok(partsDone.size < 8, 'the large file was not finished')
     await emu.clearFaults()
     await emu.clearLog()
 
