@@ -100,7 +100,12 @@ fn globs(list: Option<Vec<String>>) -> Result<Vec<Glob>, Error> {
 impl NativeClient {
     /// Uploads every file under `dir` to `prefix`; read the job's steps with `next()`.
     #[napi]
-    pub fn upload_directory(&self, dir: String, prefix: String, options: DirOptionsJs) -> DirSession {
+    pub fn upload_directory(
+        &self,
+        dir: String,
+        prefix: String,
+        options: DirOptionsJs,
+    ) -> DirSession {
         let cancel = Arc::new(CancelFlag::default());
         let (tx, rx) = mpsc::unbounded_channel();
         let prepared = (|| -> Result<DirUpload, Error> {

@@ -61,9 +61,7 @@ impl NativeClient {
                 cancel: cancel.clone(),
             })
         })();
-        let feed = match prepared
-            .and_then(|up| stream::start(self.inner.clone(), up, tx.clone()))
-        {
+        let feed = match prepared.and_then(|up| stream::start(self.inner.clone(), up, tx.clone())) {
             Ok((feed, run)) => {
                 napi::bindgen_prelude::spawn(run);
                 Some(feed)

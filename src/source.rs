@@ -108,7 +108,9 @@ impl Source {
                 Box::pin(memory_stream(bytes.clone(), start, end, hash.clone()))
             }
             Source::File(file) => Box::pin(file_stream(file.clone(), start, end, hash.clone())),
-            Source::Chunks(chunks) => Box::pin(chunks_stream(chunks.range(start, end), hash.clone())),
+            Source::Chunks(chunks) => {
+                Box::pin(chunks_stream(chunks.range(start, end), hash.clone()))
+            }
         };
         (reqwest::Body::wrap_stream(stream), hash)
     }

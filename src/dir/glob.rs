@@ -20,7 +20,10 @@ enum Token {
     Star,
     /// `**/` (or a trailing `/**`, or `**` alone): any number of segments.
     Segments,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 impl Glob {
@@ -70,7 +73,9 @@ impl Glob {
                             break;
                         }
                         first = false;
-                        if chars.get(j + 1) == Some(&'-') && chars.get(j + 2).is_some_and(|&e| e != ']') {
+                        if chars.get(j + 1) == Some(&'-')
+                            && chars.get(j + 2).is_some_and(|&e| e != ']')
+                        {
                             ranges.push((c, chars[j + 2]));
                             j += 3;
                         } else {

@@ -137,7 +137,9 @@ impl Ctx {
             0.0
         };
         let eta_ms = match bytes_total {
-            Some(t) if rate > 0.0 => Some(((t.saturating_sub(bytes_done)) as f64 / rate * 1000.0) as u64),
+            Some(t) if rate > 0.0 => {
+                Some(((t.saturating_sub(bytes_done)) as f64 / rate * 1000.0) as u64)
+            }
             Some(t) if t <= bytes_done => Some(0),
             _ => None,
         };
@@ -211,7 +213,12 @@ async fn drive(
     let root = std::path::absolute(&job.root).unwrap_or_else(|_| job.root.clone());
     match std::fs::metadata(&root) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(Error::invalid(format!("{} is not a folder", root.display()))),
+        Ok(_) => {
+            return Err(Error::invalid(format!(
+                "{} is not a folder",
+                root.display()
+            )))
+        }
         Err(e) => return Err(Error::io(&root.display().to_string(), &e)),
     }
     if client.bucket().is_none() {
@@ -388,7 +395,9 @@ async fn upload_one(
     }
     let source = Source::open_file(&path)?;
     if source.len() != f.size {
-        return Err(Error::Io(format!("{path}: the file changed while the folder was walked")));
+        return Err(Error::Io(format!(
+            "{path}: the file changed while the folder was walked"
+        )));
     }
     let mut opts = ctx.job.options.clone();
     if let Some(ct) = content_type(&f.rel) {
@@ -414,7 +423,12 @@ async fn upload_one(
 }
 
 /// HEAD the object: same size and same CRC-64 as the local file?
-async fn unchanged(ctx: &Ctx, key: &str, source: &Source, opts: &CallOptions) -> Result<bool, Error> {
+async fn unchanged(
+    ctx: &Ctx,
+    key: &str,
+    source: &Source,
+    opts: &CallOptions,
+) -> Result<bool, Error> {
     let head = CallOptions {
         timeout: opts.timeout,
         ..CallOptions::default()
@@ -424,7 +438,9 @@ async fn unchanged(ctx: &Ctx, key: &str, source: &Source, opts: &CallOptions) ->
         Err(e) if e.status() == Some(404) => return Ok(false),
         Err(e) => return Err(e),
     };
-    let size = res.header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    let size = res
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if size != Some(source.len()) {
         return Ok(false);
     }
@@ -486,9 +502,11 @@ async fn upload_large(
         match ev {
             Event::Bytes { loaded, .. } => {
                 if loaded > counted {
-                    ctx.bytes_done.fetch_add(loaded - counted, Ordering::Relaxed);
+                    ctx.bytes_done
+                        .fetch_add(loaded - counted, Ordering::Relaxed);
                 } else {
-                    ctx.bytes_done.fetch_sub(counted - loaded, Ordering::Relaxed);
+                    ctx.bytes_done
+                        .fetch_sub(counted - loaded, Ordering::Relaxed);
                 }
                 counted = loaded;
             }
@@ -505,9 +523,11 @@ async fn upload_large(
     // Make the bytes counted for this file exactly its size (or nothing, when it failed).
     let target = if outcome.is_ok() { f.size } else { 0 };
     if target > counted {
-        ctx.bytes_done.fetch_add(target - counted, Ordering::Relaxed);
+        ctx.bytes_done
+            .fetch_add(target - counted, Ordering::Relaxed);
     } else {
-        ctx.bytes_done.fetch_sub(counted - target, Ordering::Relaxed);
+        ctx.bytes_done
+            .fetch_sub(counted - target, Ordering::Relaxed);
     }
     outcome
 }
@@ -607,7 +627,8 @@ mod tests {
 
     #[test]
     fn journal_survives_a_reopen_and_is_removed() {
-        let path = std::env::temp_dir().join(format!("oss-turbo-journal-{}.done", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("oss-turbo-journal-{}.done", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let j = Journal::open(path.clone()).expect("open");
         j.add("a/b c.txt", 10, 123);
@@ -616,7 +637,10 @@ mod tests {
         let j = Journal::open(path.clone()).expect("reopen");
         assert!(j.contains("a/b c.txt", 10, 123));
         assert!(!j.contains("a/b c.txt", 11, 123));
-        assert!(j.contains("x\ty", 5, 1), "a tab in a key is kept (split from the right)");
+        assert!(
+            j.contains("x\ty", 5, 1),
+            "a tab in a key is kept (split from the right)"
+        );
         j.remove();
         assert!(!path.exists());
     }

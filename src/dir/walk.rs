@@ -2,8 +2,7 @@
 //! not grow with the number of files. Symlinks are skipped (and counted) unless followed; a followed link
 //! to a folder already on the current path (a loop) is skipped.
 
-use std::fs::{self, ReadDir};
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, Metadata, ReadDir};
 use std::path::{Path, PathBuf};
 
 use super::glob::Glob;
@@ -24,7 +23,10 @@ pub enum Item {
     /// A symlink that was not followed.
     SkippedSymlink(String),
     /// A path that could not be read (listed as a failure).
-    Unreadable { rel: String, reason: String },
+    Unreadable {
+        rel: String,
+        reason: String,
+    },
 }
 
 pub struct Filters {
@@ -40,17 +42,32 @@ impl Filters {
     }
 }
 
+/// What identifies a folder, to detect symlink loops: (device, inode) on Unix, the canonical path elsewhere.
+#[cfg(unix)]
+type DirId = (u64, u64);
+#[cfg(not(unix))]
+type DirId = PathBuf;
+
+#[cfg(unix)]
+fn dir_id(meta: &Metadata, _path: &Path) -> DirId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn dir_id(_meta: &Metadata, path: &Path) -> DirId {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 struct Level {
     rel: String,
     entries: ReadDir,
-    /// (device, inode) of this folder, to detect symlink loops.
-    id: (u64, u64),
+    id: DirId,
 }
 
 pub struct Walker<'a> {
     filters: &'a Filters,
     stack: Vec<Level>,
-    pending_error: Option<Item>,
 }
 
 impl<'a> Walker<'a> {
@@ -68,14 +85,13 @@ impl<'a> Walker<'a> {
             stack: vec![Level {
                 rel: String::new(),
                 entries,
-                id: (meta.dev(), meta.ino()),
+                id: dir_id(&meta, root),
             }],
-            pending_error: None,
         })
     }
 
-    fn on_path(&self, id: (u64, u64)) -> bool {
-        self.stack.iter().any(|l| l.id == id)
+    fn on_path(&self, id: &DirId) -> bool {
+        self.stack.iter().any(|l| &l.id == id)
     }
 }
 
@@ -83,9 +99,6 @@ impl Iterator for Walker<'_> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        if let Some(e) = self.pending_error.take() {
-            return Some(e);
-        }
         loop {
             let level = self.stack.last_mut()?;
             let Some(entry) = level.entries.next() else {
@@ -138,8 +151,8 @@ impl Iterator for Walker<'_> {
                 link
             };
             if meta.is_dir() {
-                let id = (meta.dev(), meta.ino());
-                if self.on_path(id) {
+                let id = dir_id(&meta, &path);
+                if self.on_path(&id) {
                     // A symlink back up the tree: following it would never end.
                     continue;
                 }
@@ -170,6 +183,7 @@ impl Iterator for Walker<'_> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn walks_nested_folders_filters_and_skips_links() {
         let root = std::env::temp_dir().join(format!("oss-turbo-walk-{}", std::process::id()));

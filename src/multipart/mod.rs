@@ -2,5 +2,5 @@
 
 pub mod checkpoint;
 pub mod plan;
-pub mod upload;
 pub mod stream;
+pub mod upload;

@@ -54,9 +54,15 @@ pub struct StreamUpload {
 pub enum StreamEvent {
     Warning(String),
     /// Bytes handed to the socket so far; `total` is unknown until the stream ended (or was announced).
-    Bytes { loaded: u64, total: Option<u64> },
+    Bytes {
+        loaded: u64,
+        total: Option<u64>,
+    },
     /// The stream ended within the first part and went up as one PutObject of `size` bytes.
-    Put { res: Response, size: u64 },
+    Put {
+        res: Response,
+        size: u64,
+    },
     /// The multipart upload was initiated; parts are sent once this is acknowledged.
     Initiated {
         upload_id: String,
@@ -66,7 +72,10 @@ pub enum StreamEvent {
         ack: Ack,
     },
     /// The stream ended: its length and the number of parts are known from now on.
-    Ended { total: u64, num_parts: u64 },
+    Ended {
+        total: u64,
+        num_parts: u64,
+    },
     /// A part is stored; its worker waits for the acknowledgement before it takes another part.
     Part {
         number: u32,
@@ -74,7 +83,10 @@ pub enum StreamEvent {
         res: Response,
         ack: Ack,
     },
-    Completed { res: Response, size: u64 },
+    Completed {
+        res: Response,
+        size: u64,
+    },
     Failed(Error),
 }
 
@@ -117,8 +129,7 @@ impl Feed {
         if chunk.is_empty() {
             return true;
         }
-        self.pending
-            .fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        self.pending.fetch_add(chunk.len() as u64, Ordering::SeqCst);
         self.tx.send(Input::Chunk(chunk)).is_ok()
     }
 
