@@ -133,6 +133,97 @@ declare namespace OSS {
     callback?: Callback
   }
 
+  /**
+   * What `multipartUpload` and `putStream` read from: a Node `Readable`, a web `ReadableStream` or any async
+   * iterable of Buffers / Uint8Arrays (or strings), of unknown length. Chunks are handed to the native
+   * engine without a copy: do not modify a chunk after the stream yielded it.
+   */
+  type StreamSource = NodeJS.ReadableStream | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array | string>
+
+  /**
+   * oss-turbo: the options of a stream upload. A stream **cannot be resumed from a checkpoint** (its bytes are
+   * gone once sent): `checkpoint` and `checkpointFile` are refused, and any failure aborts the multipart upload.
+   */
+  interface StreamUploadOptions extends Omit<MultipartUploadOptions, 'checkpoint' | 'checkpointFile' | 'progress' | 'onUploadProgress'> {
+    /**
+     * Called after Initiate with `0`, after each stored part, and with `1` after Complete (or after the single
+     * put of a stream that ended within its first part). While the stream's length is unknown `percentage`
+     * is `0`; once the stream has ended (or with `contentLength`, from the start) it is ali-oss's
+     * `doneParts.length / (numParts + 1)`. The checkpoint shows what is stored (`file` is `null`, `fileSize`
+     * is `null` until the stream ended) and cannot resume anything.
+     */
+    progress?(percentage: number, checkpoint: StreamCheckpoint, res: ResponseInfo): unknown
+    /** Bytes sent so far, about ten times a second; `total` is `undefined` until the stream has ended. */
+    onUploadProgress?: (progress: { loaded: number; total: number | undefined }) => void
+    /** The stream's length, when known: it must deliver exactly this many bytes (else the upload fails). */
+    contentLength?: number
+  }
+
+  interface StreamCheckpoint {
+    file: null
+    name: string
+    fileSize: number | null
+    partSize: number
+    uploadId: string
+    doneParts: DonePart[]
+  }
+
+  interface PutStreamOptions extends StreamUploadOptions {}
+
+  /** oss-turbo: options of `uploadDirectory`. */
+  interface UploadDirectoryOptions extends RequestOptions {
+    /** Requests at once over all files and parts (default 5): one limit for the whole job. */
+    parallel?: number
+    /** Part size of the files that go up in parts (those of 102400 bytes or more), as `multipartUpload`. */
+    partSize?: number
+    /**
+     * Globs over the path relative to the folder (`/` separators): `*`, `**`, `?`, `[a-z]`. A pattern without
+     * `/` matches the file name at any depth (`*.map`). Only files matching an `include` (when given) and no
+     * `exclude` are uploaded.
+     */
+    include?: string | string[]
+    exclude?: string | string[]
+    /** Follow symlinks (default false: they are skipped and counted in `symlinksSkipped`). */
+    followSymlinks?: boolean
+    /** Skip a file whose object already has the same size and CRC-64 (one HEAD per file, no re-upload). */
+    update?: boolean
+    /**
+     * Resumable: keep a journal of finished files and a checkpoint per large file in this folder. A rerun of
+     * the same job (bucket, prefix, folder) skips files finished before and resumes the large file that was
+     * in flight. Removed when a job finishes without failures.
+     */
+    checkpointDir?: string
+    /** User metadata for every object, sent as `x-oss-meta-*`. */
+    meta?: Record<string, string | number>
+    /** Job-wide figures about four times a second (awaited; the upload does not wait for it). */
+    progress?: (progress: UploadDirectoryProgress) => unknown
+    /** Called once per file with what happened to it. */
+    onFile?: (file: { path: string; key: string; size: number; status: 'uploaded' | 'skipped' | 'failed'; reason?: string }) => unknown
+    /** Cancels the job; it then rejects with `{status: 0, name: 'cancel'}` (finished files stay uploaded). */
+    signal?: AbortSignal
+  }
+
+  interface UploadDirectoryProgress {
+    filesDone: number
+    /** Known once the folder has been counted (a second walk beside the upload). */
+    filesTotal: number | undefined
+    bytesDone: number
+    bytesTotal: number | undefined
+    bytesPerSecond: number
+    etaMs: number | undefined
+    elapsedMs: number
+  }
+
+  interface UploadDirectoryResult {
+    uploaded: number
+    skipped: number
+    /** Files that failed (the others were still uploaded), with the reason; also unreadable paths. */
+    failed: { path: string; key: string; reason: string }[]
+    symlinksSkipped: number
+    bytesUploaded: number
+    elapsedMs: number
+  }
+
   interface PutResult {
     name: string
     url: string
@@ -377,6 +468,13 @@ declare class OSS {
   getBucket(): string | null
 
   multipartUpload(name: string, file: string | Buffer, options?: OSS.MultipartUploadOptions): Promise<OSS.MultipartUploadResult>
+  /** A stream of unknown length, cut into parts of `partSize`, `parallel` at a time, with backpressure. */
+  multipartUpload(name: string, file: OSS.StreamSource, options?: OSS.StreamUploadOptions): Promise<OSS.MultipartUploadResult>
+  /**
+   * ali-oss's `putStream`, with its result shape. oss-turbo sends a stream that ends within the first part
+   * as one PutObject and a longer one as a multipart upload (bounded memory, retried parts, no 5 GB limit).
+   */
+  putStream(name: string, stream: OSS.StreamSource, options?: OSS.PutStreamOptions): Promise<OSS.PutResult>
   initMultipartUpload(name: string, options?: OSS.PutOptions): Promise<OSS.InitMultipartUploadResult>
   uploadPart(
     name: string,
@@ -406,6 +504,11 @@ declare class OSS {
   ): Promise<OSS.ListUploadsResult>
   /** A path or a Buffer is uploaded natively; a stream (or `append`'s call) goes to ali-oss's own put. */
   put(name: string, file: string | Buffer | NodeJS.ReadableStream, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  /**
+   * oss-turbo: uploads every file under `dir` to `prefix` + its path relative to `dir` (`/` separators).
+   * Resolves with a summary even when some files failed (see `failed`); rejects only when the job cannot run.
+   */
+  uploadDirectory(dir: string, prefix?: string, options?: OSS.UploadDirectoryOptions): Promise<OSS.UploadDirectoryResult>
   head(name: string, options?: OSS.RequestOptions): Promise<OSS.HeadResult>
   /**
    * With a file path: a native, parallel, resumable download verified by CRC-64, written to a temp file

@@ -585,6 +585,13 @@ OSS.nativeError = loaded.error
 // `get(name, filePath)` runs natively (lib/download.js); every other form stays ali-oss's.
 if (binding) require('./lib/download.js').install(OSS)
 
+if (binding) {
+  // Stream sources for multipartUpload, and putStream.
+  require('./lib/stream-upload.js').install(OSS, { convertMeta, makeError, headerStrings, contentType, callbackHeaders, withData, toRes, callbackFailure })
+  // client.uploadDirectory(dir, prefix, options).
+  require('./lib/upload-directory.js').install(OSS, { convertMeta, makeError, headerStrings })
+}
+
 module.exports = OSS
 module.exports.OSS = OSS
 module.exports.default = OSS

@@ -63,6 +63,10 @@ const CASES = [
   // cache of the temp folder's file system.
   { id: 'dl-1g-shm', label: '1 GiB download into tmpfs (/dev/shm), 8 MiB ranges × 8', kind: 'download', dest: 'shm', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
   { id: 'dl-1g-disk', label: '1 GiB download into the page cache (temp folder), 8 MiB ranges × 8', kind: 'download', dest: 'tmp', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
+  // Streams (issue 13): oss-turbo's multipartUpload of a Readable vs ali-oss's putStream of the same stream;
+  // compare with 1g-8m for the same upload from a path.
+  { id: '1g-stream-8m', label: '1 GiB fs.createReadStream, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream' },
+  { id: '1g-gen-8m', label: '1 GiB generated Readable, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'generated' },
 ]
 for (const c of CASES) {
   if (c.kind === 'files') {

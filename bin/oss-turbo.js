@@ -94,6 +94,10 @@ async function cp(file, destination, opts) {
     const helpers = { UserError, EXIT_FAILED, EXIT_INTERRUPTED, credentials, oneLine, checkpointPath }
     return require('./cp-download.js').cpDownload(file, destination, opts, helpers)
   }
+  if (opts.recursive) {
+    const env = { UserError, credentials, oneLine, EXIT_FAILED, EXIT_INTERRUPTED }
+    return require('./cp-dir').cpRecursive(file, destination, opts, env)
+  }
   const absFile = path.resolve(file)
   const { bucket, key } = parseDestination(destination, absFile)
   const creds = credentials()
@@ -262,7 +266,7 @@ Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 
     .description(
       'upload a local file to oss://bucket/key, or download oss://bucket/key to a local file. Resumable: after a failure or Ctrl-C, run the same command again.',
     )
-    .argument('<file>', 'the local file (or oss://bucket/key to download)')
+    .argument('<file>', 'the local file (a folder with -r), or oss://bucket/key to download')
     .argument('<destination>', 'oss://bucket/key (a key ending in / gets the file name appended), or the local file/folder to download into')
     .addOption(new Option('--endpoint <url>', 'OSS endpoint, e.g. oss-cn-hangzhou.aliyuncs.com or http://127.0.0.1:9000').env('OSS_ENDPOINT'))
     .addOption(new Option('--region <region>', 'OSS region, e.g. oss-cn-hangzhou (used when no endpoint is given, and by --v4)').env('OSS_REGION'))
@@ -272,9 +276,14 @@ Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 
     .option('--retries <n>', 'retries of a failed request, with backoff', parseCount, 3)
     .option('--v4', 'sign requests with OSS V4 (OSS4-HMAC-SHA256) instead of V1')
     .option('--no-progress', 'no progress display')
+    .option('-r, --recursive', 'upload a folder: every file under <file> to oss://bucket/prefix/ + its relative path')
+    .option('--include <glob...>', 'with -r: only files matching a glob (* ** ? [a-z]; no / = file name at any depth)')
+    .option('--exclude <glob...>', 'with -r: skip files matching a glob')
+    .option('--follow-symlinks', 'with -r: follow symlinks (default: skip them)')
+    .option('--update', 'with -r: skip files whose object has the same size and CRC-64 (a HEAD each)')
     .addHelpText(
       'after',
-      '\nExamples:\n  oss-turbo cp ./backup.tar oss://my-bucket/backups/ --region oss-cn-hangzhou --part-size 16M\n  oss-turbo cp oss://my-bucket/backups/backup.tar ./restore/ --region oss-cn-hangzhou',
+      '\nExamples:\n  oss-turbo cp ./backup.tar oss://my-bucket/backups/ --region oss-cn-hangzhou --part-size 16M\n  oss-turbo cp oss://my-bucket/backups/backup.tar ./restore/ --region oss-cn-hangzhou\n  oss-turbo cp -r ./site oss://my-bucket/www/ --exclude "*.map" --update',
     )
     .action(cp)
   return prog

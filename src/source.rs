@@ -22,6 +22,38 @@ pub enum Source {
     File(Arc<FileSource>),
     /// Bytes that stay where they are (a JS Buffer is wrapped without a copy).
     Memory(Bytes),
+    /// Several pieces of memory sent as one body, in order (a part cut from a stream's chunks).
+    Chunks(Arc<Chunks>),
+}
+
+/// Pieces of memory that make one body, with their total length.
+pub struct Chunks {
+    pieces: Vec<Bytes>,
+    len: u64,
+}
+
+impl Chunks {
+    pub fn new(pieces: Vec<Bytes>) -> Self {
+        let len = pieces.iter().map(|p| p.len() as u64).sum();
+        Chunks { pieces, len }
+    }
+
+    /// The pieces overlapping `[start, end)`, each cut to its overlap (zero-copy slices).
+    fn range(&self, start: u64, end: u64) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut pos = 0u64;
+        for piece in &self.pieces {
+            let (a, b) = (pos, pos + piece.len() as u64);
+            pos = b;
+            if b <= start || a >= end {
+                continue;
+            }
+            let from = start.saturating_sub(a) as usize;
+            let to = (end.min(b) - a) as usize;
+            out.push(piece.slice(from..to));
+        }
+        out
+    }
 }
 
 pub struct FileSource {
@@ -85,6 +117,7 @@ impl Source {
         match self {
             Source::File(f) => f.size,
             Source::Memory(b) => b.len() as u64,
+            Source::Chunks(c) => c.len,
         }
     }
 
@@ -110,6 +143,9 @@ impl Source {
             Source::File(file) => Box::pin(mapped_stream(file.clone(), start, end, hash.clone())),
             #[cfg(not(all(target_os = "linux", feature = "mmap")))]
             Source::File(file) => Box::pin(file_stream(file.clone(), start, end, hash.clone())),
+            Source::Chunks(chunks) => {
+                Box::pin(chunks_stream(chunks.range(start, end), hash.clone()))
+            }
         };
         (reqwest::Body::wrap_stream(stream), hash)
     }
@@ -118,6 +154,13 @@ impl Source {
     pub async fn crc_of(&self, start: u64, end: u64) -> Result<u64, Error> {
         match self {
             Source::Memory(bytes) => Ok(crc64::crc64(&bytes[start as usize..end as usize])),
+            Source::Chunks(chunks) => {
+                let mut crc = Crc64::new();
+                for piece in chunks.range(start, end) {
+                    crc.update(&piece);
+                }
+                Ok(crc.finish())
+            }
             Source::File(file) => {
                 let file = file.clone();
                 tokio::task::spawn_blocking(move || {
@@ -382,6 +425,18 @@ fn memory_stream(
         let chunk = bytes.slice(pos as usize..stop as usize);
         hash.add(&chunk, stop >= end);
         Ok(chunk)
+    }))
+}
+
+/// Pieces of memory handed out as they are (zero-copy), hashed as they go.
+fn chunks_stream(
+    pieces: Vec<Bytes>,
+    hash: PartHash,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let last = pieces.len();
+    futures_util::stream::iter(pieces.into_iter().enumerate().map(move |(i, piece)| {
+        hash.add(&piece, i + 1 == last);
+        Ok(piece)
     }))
 }
 

@@ -2,4 +2,5 @@
 
 pub mod checkpoint;
 pub mod plan;
+pub mod stream;
 pub mod upload;
