@@ -121,6 +121,26 @@ describe('1. a finished upload is never reported as failed', () => {
     assert.equal(calls.filter((c) => c === 'UploadPart:200').length, 3, 'no part was sent again')
   })
 
+  it('the same call again with checkpointFile: the finished upload is found, not uploaded again', async () => {
+    const key = 'retry-file'
+    const data = makeData(PART * 2 + 11)
+    const file = dir.file('retry-file.bin', data)
+    const cpFile = join(dir.path, 'retry-file.json')
+    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 3500 } })
+    const client = turbo(emu, { timeout: 2000, retryMax: 0 })
+    const first = await rejection(client.multipartUpload(key, file, { partSize: PART, checkpointFile: cpFile }))
+    assert.equal(first.name, 'ResponseTimeoutError')
+    assert.equal(existsSync(cpFile), true, 'the checkpoint file is kept after the failure')
+    const second = await client.multipartUpload(key, file, { partSize: PART, checkpointFile: cpFile })
+    assert.equal(second.res.status, 200)
+    assert.equal(await storedSha(key), sha256(data))
+    assert.equal(existsSync(cpFile), false, 'the checkpoint file is removed')
+    assert.deepEqual(await openUploads(), [])
+    const calls = await apis(key)
+    assert.equal(calls.filter((c) => c.startsWith('UploadPart')).length, 3, `the file was not uploaded again: ${calls.join(' ')}`)
+    assert.equal(calls.filter((c) => c.startsWith('InitiateMultipartUpload')).length, 1, 'no new upload')
+  })
+
   it('Complete fails and the object is not there: the original error, not the 404', async () => {
     const key = 'not-stored'
     const data = makeData(PART * 2 + 1)
