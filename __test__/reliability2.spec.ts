@@ -65,9 +65,9 @@ describe('1. a finished upload is never reported as failed', () => {
     const key = 'lost-complete'
     const data = makeData(PART * 3 + 500)
     const cpFile = join(dir.path, 'lost-complete.json')
-    // The emulator completes the upload, then holds the answer past the client's 1 s timeout.
-    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 2500 } })
-    const client = turbo(emu, { timeout: 1000 })
+    // The emulator completes the upload, then holds the answer past the client's 2 s timeout.
+    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 3500 } })
+    const client = turbo(emu, { timeout: 2000 })
     const progress: number[] = []
     const result = await client.multipartUpload(key, data, {
       partSize: PART,
@@ -97,8 +97,9 @@ describe('1. a finished upload is never reported as failed', () => {
     const key = 'retry-loop'
     const data = makeData(PART * 2 + 7)
     const file = dir.file('retry-loop.bin', data)
-    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 2000 } })
-    const client = turbo(emu, { timeout: 800, retryMax: 0 })
+    // Applied at once, answered after 3.5 s: the client (2 s timeout, no retries) gives up first.
+    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 3500 } })
+    const client = turbo(emu, { timeout: 2000, retryMax: 0 })
     let checkpoint: OSS.Checkpoint | undefined
     const options: OSS.MultipartUploadOptions = {
       partSize: PART,
@@ -110,7 +111,6 @@ describe('1. a finished upload is never reported as failed', () => {
     assert.equal(first.name, 'ResponseTimeoutError')
     assert.ok(checkpoint, 'the checkpoint was reported')
     assert.equal(checkpoint!.doneParts.length, 3)
-    await sleep(1500) // the delayed Complete has long been applied
     const second = await client.multipartUpload(key, file, { ...options, checkpoint })
     assert.equal(second.res.status, 200)
     assert.equal(second.name, key)
@@ -119,6 +119,26 @@ describe('1. a finished upload is never reported as failed', () => {
     const calls = await apis(key)
     assert.ok(calls.includes('ListParts:404') && calls.includes('HeadObject:200'), calls.join(' '))
     assert.equal(calls.filter((c) => c === 'UploadPart:200').length, 3, 'no part was sent again')
+  })
+
+  it('the same call again with checkpointFile: the finished upload is found, not uploaded again', async () => {
+    const key = 'retry-file'
+    const data = makeData(PART * 2 + 11)
+    const file = dir.file('retry-file.bin', data)
+    const cpFile = join(dir.path, 'retry-file.json')
+    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'delay', ms: 3500 } })
+    const client = turbo(emu, { timeout: 2000, retryMax: 0 })
+    const first = await rejection(client.multipartUpload(key, file, { partSize: PART, checkpointFile: cpFile }))
+    assert.equal(first.name, 'ResponseTimeoutError')
+    assert.equal(existsSync(cpFile), true, 'the checkpoint file is kept after the failure')
+    const second = await client.multipartUpload(key, file, { partSize: PART, checkpointFile: cpFile })
+    assert.equal(second.res.status, 200)
+    assert.equal(await storedSha(key), sha256(data))
+    assert.equal(existsSync(cpFile), false, 'the checkpoint file is removed')
+    assert.deepEqual(await openUploads(), [])
+    const calls = await apis(key)
+    assert.equal(calls.filter((c) => c.startsWith('UploadPart')).length, 3, `the file was not uploaded again: ${calls.join(' ')}`)
+    assert.equal(calls.filter((c) => c.startsWith('InitiateMultipartUpload')).length, 1, 'no new upload')
   })
 
   it('Complete fails and the object is not there: the original error, not the 404', async () => {

@@ -6,6 +6,12 @@
 //! success is reported), and only then does the upload fail — so the caller's checkpoint is exact; a
 //! resume asks the server (ListParts) which parts it really holds; every part's CRC-64 and the whole
 //! object's are checked; and the checkpoint can be kept durably in a file.
+//!
+//! Round 2 (what a hostile network, a busy disk and careless callers taught): a Complete or a resume that
+//! finds no upload HEADs the object and succeeds when it holds exactly the file (a lost answer is not a
+//! failure); the file's identity is checked before Complete, so a file changed mid-upload is never stored
+//! as a mix (the upload is aborted); the checkpoint file is written before the first part, so an unwritable
+//! path fails at once (later write failures are warnings).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
