@@ -12,8 +12,12 @@ declare namespace OSS {
     /** STS security token, sent as `x-oss-security-token`. */
     stsToken?: string
     /** Called when the STS token is older than `refreshSTSTokenInterval`; returns fresh credentials. */
-    refreshSTSToken?: () => Promise<{ accessKeyId: string; accessKeySecret: string; stsToken?: string; securityToken?: string }>
-    /** Milliseconds between STS refreshes (default 300000). */
+    // Any first-letter case, as ali-oss takes it (STS assumeRole answers `{AccessKeyId, AccessKeySecret, SecurityToken}`).
+    refreshSTSToken?: () => Promise<
+      | { accessKeyId: string; accessKeySecret: string; stsToken?: string; securityToken?: string }
+      | { AccessKeyId: string; AccessKeySecret: string; SecurityToken?: string; StsToken?: string }
+    >
+    /** Milliseconds between STS refreshes (default 300000; 0 refreshes before every request). */
     refreshSTSTokenInterval?: number
     /** Default bucket. */
     bucket?: string

@@ -425,7 +425,7 @@ function napiCall(run) {
   } catch (err) {
     if (err && (err.code === 'InvalidArg' || err.code === 'NumberExpected' || err.code === 'StringExpected')) {
       const got = /JavaScript value `([^`]*)`/.exec(String(err.message))
-      throw new TypeError(`oss-turbo: an argument or option has the wrong type${got ? ` (got ${got[1]})` : ''}`)
+      throw new TypeError(`oss-turbo: an argument or option has the wrong type${got ? ` (got ${got[1].trim()})` : ''}`)
     }
     throw err
   }
