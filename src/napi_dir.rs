@@ -160,7 +160,7 @@ impl DirSession {
         let Some(event) = self.events.lock().await.recv().await else {
             let mut e = DirEventJs::new("error");
             e.error = Some(
-                Error::Io("the folder upload ended without a result".into())
+                Error::internal("the folder upload ended without a result")
                     .info(false)
                     .into(),
             );

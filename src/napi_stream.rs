@@ -127,7 +127,7 @@ impl StreamSession {
         let Some(event) = event else {
             let mut e = EventJs::new("error");
             e.error = Some(
-                Error::Io("the upload ended without a result".into())
+                Error::internal("the upload ended without a result")
                     .info(false)
                     .into(),
             );

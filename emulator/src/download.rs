@@ -18,8 +18,9 @@ use http_body_util::BodyExt;
 use crate::crc::{crc64_combine, Crc64};
 use crate::error::OssError;
 use crate::http_util::Body;
-use crate::state::{lock, State};
+use crate::state::State;
 use crate::store::{ObjHeaders, Object};
+use crate::util::lock;
 
 /// Synthetic content repeats one block of this many pseudo-random bytes, derived from the key.
 const BLOCK: usize = 1 << 20;
@@ -118,6 +119,7 @@ pub fn create(state: &State, bucket: &str, key: &str, size: u64) -> Result<Objec
         content_md5: Some(B64.encode(digest)),
         last_modified: state.now(),
         multipart: false,
+        appendable: false,
         headers: ObjHeaders::default(),
         data: None,
     };

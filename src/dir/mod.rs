@@ -219,7 +219,7 @@ async fn drive(
                 root.display()
             )))
         }
-        Err(e) => return Err(Error::io(&root.display().to_string(), &e)),
+        Err(e) => return Err(Error::io(&root.display().to_string(), "scandir", &e)),
     }
     if client.bucket().is_none() {
         return Err(Error::invalid("Please create a bucket first"));
@@ -231,7 +231,8 @@ async fn drive(
     }
     let journal = match &job.checkpoint_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(&dir.display().to_string(), &e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(&dir.display().to_string(), "mkdir", &e))?;
             let id = hex_id(&[
                 client.bucket().as_deref().unwrap_or(""),
                 &prefix,
@@ -288,7 +289,7 @@ async fn drive(
         let root = root.clone();
         tokio::task::spawn_blocking(move || -> Result<(), Error> {
             let walker = Walker::new(&root, &ctx.job.filters)
-                .map_err(|e| Error::io(&root.display().to_string(), &e))?;
+                .map_err(|e| Error::io(&root.display().to_string(), "scandir", &e))?;
             for item in walker {
                 if ctx.cancelled() || tx.blocking_send(item).is_err() {
                     break;
@@ -346,7 +347,7 @@ async fn drive(
     while tasks.join_next().await.is_some() {}
     let walked = walker_task
         .await
-        .map_err(|e| Error::Io(format!("the folder walk stopped: {e}")))?;
+        .map_err(|e| Error::internal(format!("the folder walk stopped: {e}")))?;
     let _ = counter.await;
     ticker.abort();
     walked?;
@@ -395,7 +396,7 @@ async fn upload_one(
     }
     let source = Source::open_file(&path)?;
     if source.len() != f.size {
-        return Err(Error::Io(format!(
+        return Err(Error::FileChanged(format!(
             "{path}: the file changed while the folder was walked"
         )));
     }
@@ -497,7 +498,7 @@ async fn upload_large(
     };
     let run = tokio::spawn(upload::run(ctx.client.clone(), up, tx));
     let mut counted = 0u64;
-    let mut outcome = Err(Error::Io("the upload ended without a result".into()));
+    let mut outcome = Err(Error::internal("the upload ended without a result"));
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Bytes { loaded, .. } => {
@@ -557,7 +558,7 @@ impl Journal {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| Error::io(&path.display().to_string(), &e))?;
+            .map_err(|e| Error::io(&path.display().to_string(), "open", &e))?;
         Ok(Journal {
             path,
             done,

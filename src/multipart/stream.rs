@@ -331,13 +331,13 @@ impl Reader {
                     }
                 }
                 Some(Input::Fail(message)) => {
-                    return Err(Interrupt::Stream(Error::Io(format!(
+                    return Err(Interrupt::Stream(Error::internal(format!(
                         "the source stream failed: {message}"
                     ))))
                 }
                 None => {
-                    return Err(Interrupt::Stream(Error::Io(
-                        "the source stream was dropped before it ended".into(),
+                    return Err(Interrupt::Stream(Error::internal(
+                        "the source stream was dropped before it ended",
                     )))
                 }
             }
@@ -477,7 +477,7 @@ fn interrupt_error(i: Interrupt, stop: &Stop) -> Error {
         Interrupt::Cancelled => Error::Cancelled,
         Interrupt::Stopped => stop
             .take()
-            .unwrap_or_else(|| Error::Io("the upload stopped".into())),
+            .unwrap_or_else(|| Error::internal("the upload stopped")),
     }
 }
 
@@ -562,7 +562,7 @@ async fn upload_parts(
     reader.feed.close();
     while let Some(joined) = tasks.join_next().await {
         if joined.is_err() {
-            stop.fail(Error::Io("a part worker stopped unexpectedly".into()));
+            stop.fail(Error::internal("a part worker stopped unexpectedly"));
         }
     }
     if let Some(i) = interrupted {
