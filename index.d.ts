@@ -356,6 +356,8 @@ declare class OSS {
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListUploadsResult>
   put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  /** A stream goes to `putStream`, as in ali-oss. */
+  put(name: string, file: OSS.StreamSource, options?: OSS.PutStreamOptions): Promise<OSS.PutResult>
   /**
    * oss-turbo: uploads every file under `dir` to `prefix` + its path relative to `dir` (`/` separators).
    * Resolves with a summary even when some files failed (see `failed`); rejects only when the job cannot run.

@@ -263,6 +263,13 @@ describe('putStream', () => {
     assert.equal(await stored('ps/b.bin'), sha256(data))
   })
 
+  it('put() of a stream goes through putStream, as in ali-oss', async () => {
+    const data = makeData(3 * PART)
+    const r = await turbo(emu).put('ps/put.bin', Readable.from([data]), { partSize: PART })
+    assert.deepEqual(Object.keys(r).sort(), ['name', 'res', 'url'])
+    assert.equal(await stored('ps/put.bin'), sha256(data))
+  })
+
   it('honours contentLength: the stream must deliver exactly that many bytes (no orphan otherwise)', async () => {
     const client = turbo(emu)
     const data = makeData(3 * PART)

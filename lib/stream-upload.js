@@ -76,6 +76,13 @@ function install(OSS, h) {
     return streamUpload(this, name, file, options || {}, h, false)
   }
 
+  // ali-oss's put hands a readable stream to putStream; so does this one.
+  const put = OSS.prototype.put
+  OSS.prototype.put = function (name, file, options) {
+    if (isStreamSource(file)) return this.putStream(name, file, options)
+    return put.call(this, name, file, options)
+  }
+
   OSS.prototype.putStream = function putStream(name, stream, options) {
     if (!isStreamSource(stream)) {
       return Promise.reject(new TypeError('putStream requires a Readable, a web ReadableStream or an async iterable'))
