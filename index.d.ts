@@ -506,8 +506,10 @@ declare class OSS {
     query?: OSS.ListUploadsQuery,
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListUploadsResult>
-  /** A path or a Buffer is uploaded natively; a stream (or `append`'s call) goes to ali-oss's own put. */
-  put(name: string, file: string | Buffer | NodeJS.ReadableStream, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  /** A path or a Buffer is uploaded natively; a stream goes to `putStream` (as in ali-oss, which also sends
+   * `append`'s calls to its own put). */
+  put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>
+  put(name: string, file: OSS.StreamSource, options?: OSS.PutStreamOptions): Promise<OSS.PutResult>
   /**
    * oss-turbo: uploads every file under `dir` to `prefix` + its path relative to `dir` (`/` separators).
    * Resolves with a summary even when some files failed (see `failed`); rejects only when the job cannot run.

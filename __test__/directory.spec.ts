@@ -160,6 +160,32 @@ describe('uploadDirectory', () => {
     await checkStored('h/', rest)
   })
 
+  it('signal cancels the job: rejects with the cancel shape; a rerun with checkpointDir finishes it', async () => {
+    const files: Record<string, Buffer> = {}
+    for (let i = 0; i < 30; i++) files[`c/${i}.txt`] = makeData(2000)
+    const root = tree(files)
+    const cps = join(tmp.path, 'cancel-cps')
+    await emu.addFault({ api: 'PutObject', times: 1000, action: { type: 'delay', ms: 50 } })
+    const controller = new AbortController()
+    const client = turbo(emu)
+    const err = await rejection(
+      client.uploadDirectory(root, 'k/', {
+        parallel: 2,
+        checkpointDir: cps,
+        signal: controller.signal,
+        onFile: () => controller.abort(),
+      }),
+    )
+    assert.deepEqual(err, { status: 0, name: 'cancel' })
+    const firstPuts = (await emu.log()).filter((e) => e.api === 'PutObject' && e.status === 200).length
+    assert.ok(firstPuts < 30, 'the job stopped early')
+    await emu.clearFaults()
+    const r = await client.uploadDirectory(root, 'k/', { parallel: 2, checkpointDir: cps })
+    assert.equal(r.uploaded + r.skipped, 30)
+    assert.ok(r.skipped >= 1, 'files finished before the cancel are skipped')
+    await checkStored('k/', files)
+  })
+
   it('a missing folder rejects clearly', async () => {
     const err = await rejection(turbo(emu).uploadDirectory(join(tmp.path, 'nope'), 'x/'))
     assert.match(err.message, /nope/)

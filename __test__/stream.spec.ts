@@ -218,6 +218,19 @@ describe('multipartUpload from a stream', () => {
     assert.ok(pulled < data.length, 'reading stopped when the upload failed')
   })
 
+  it('a part that fails every retry (503) is retried, then the upload is aborted (no orphan)', async () => {
+    const data = makeData(3 * PART)
+    const client = turbo(emu, { retryMax: 2 })
+    await emu.addFault({ api: 'UploadPart', partNumber: 2, times: 100, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    const err = await rejection(client.multipartUpload('s/retry-fail.bin', slices(data, 25000), { partSize: PART }))
+    assert.equal(err.status, 503)
+    assert.equal(err.partNum, 2)
+    const tries = (await emu.log()).filter((e) => e.api === 'UploadPart' && e.partNumber === 2)
+    assert.equal(tries.length, 3, 'one try and two retries')
+    assert.ok((await apis('s/retry-fail.bin')).includes('AbortMultipartUpload'))
+    assert.equal(await openUploads(client), 0)
+  })
+
   it('signal cancels: rejects with ali-oss cancel shape, aborts the upload, stops reading', async () => {
     const client = turbo(emu)
     const controller = new AbortController()
@@ -261,6 +274,13 @@ describe('putStream', () => {
     assert.equal(ours.res.status, 200)
     assert.equal(await stored('ps/a.bin'), sha256(data))
     assert.equal(await stored('ps/b.bin'), sha256(data))
+  })
+
+  it('put() of a stream goes through putStream, as in ali-oss', async () => {
+    const data = makeData(3 * PART)
+    const r = await turbo(emu).put('ps/put.bin', Readable.from([data]), { partSize: PART })
+    assert.deepEqual(Object.keys(r).sort(), ['name', 'res', 'url'])
+    assert.equal(await stored('ps/put.bin'), sha256(data))
   })
 
   it('honours contentLength: the stream must deliver exactly that many bytes (no orphan otherwise)', async () => {

@@ -128,11 +128,14 @@ async function makeUploader(cfg, input) {
     case 'oss-turbo':
     case 'ali-oss': {
       const client = makeClient(cfg)
-      if (cfg.input === 'stream' || cfg.input === 'generated') {
+      if (cfg.input === 'stream' || cfg.input === 'stream1m' || cfg.input === 'generated') {
         // Stream cases (issue 13): oss-turbo's multipartUpload of the stream; ali-oss can only putStream it.
         const size = fs.statSync(input).size
         return async () => {
-          const stream = cfg.input === 'stream' ? fs.createReadStream(input, { highWaterMark: 64 * 1024 }) : generated(input)
+          const stream =
+            cfg.input === 'generated'
+              ? generated(input)
+              : fs.createReadStream(input, { highWaterMark: cfg.input === 'stream1m' ? 1024 * 1024 : 64 * 1024 })
           const r =
             cfg.contender === 'oss-turbo'
               ? await client.multipartUpload(cfg.key, stream, opts)

@@ -66,6 +66,7 @@ const CASES = [
   // Streams (issue 13): oss-turbo's multipartUpload of a Readable vs ali-oss's putStream of the same stream;
   // compare with 1g-8m for the same upload from a path.
   { id: '1g-stream-8m', label: '1 GiB fs.createReadStream, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream' },
+  { id: '1g-stream1m-8m', label: '1 GiB fs.createReadStream with 1 MiB chunks, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream1m' },
   { id: '1g-gen-8m', label: '1 GiB generated Readable, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'generated' },
 ]
 for (const c of CASES) {

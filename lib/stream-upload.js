@@ -48,8 +48,11 @@ async function pump(session, stream, failed) {
     for await (const chunk of chunks(stream)) {
       const buf = toBuffer(chunk)
       if (buf.length === 0) continue
-      // `false`: the upload stopped (a part failed, cancel): stop reading (leaving the loop destroys the stream).
-      if (!(await session.write(buf))) return null
+      // Without waiting while there is room; otherwise await it. `false`/-1: the upload stopped (a part
+      // failed, cancel): stop reading (leaving the loop destroys the stream).
+      const taken = session.tryWrite(buf)
+      if (taken < 0) return null
+      if (taken === 0 && !(await session.write(buf))) return null
     }
     session.end()
     return null
@@ -71,6 +74,13 @@ function install(OSS, h) {
     }
     this.resetCancelFlag()
     return streamUpload(this, name, file, options || {}, h, false)
+  }
+
+  // ali-oss's put hands a readable stream to putStream; so does this one.
+  const put = OSS.prototype.put
+  OSS.prototype.put = function (name, file, options) {
+    if (isStreamSource(file)) return this.putStream(name, file, options)
+    return put.call(this, name, file, options)
   }
 
   OSS.prototype.putStream = function putStream(name, stream, options) {

@@ -103,6 +103,20 @@ impl StreamSession {
         }
     }
 
+    /// The same without waiting: `1` taken, `0` no room right now (call `write` with the same chunk), `-1`
+    /// the upload reads no more. Saves a Promise per chunk while there is room.
+    #[napi]
+    pub fn try_write(&self, chunk: Buffer) -> i32 {
+        match &self.feed {
+            Some(feed) => match feed.try_write(Bytes::from_owner(chunk)) {
+                Ok(true) => 1,
+                Ok(false) => -1,
+                Err(_) => 0,
+            },
+            None => -1,
+        }
+    }
+
     /// The stream ended.
     #[napi]
     pub fn end(&self) {

@@ -133,6 +133,22 @@ impl Feed {
         self.tx.send(Input::Chunk(chunk)).is_ok()
     }
 
+    /// Hands a chunk over only if there is room right now (no waiting, no task): `Ok(true)` taken,
+    /// `Ok(false)` the upload reads no more, `Err(chunk)` no room — wait with [`Feed::write`].
+    pub fn try_write(&self, chunk: Bytes) -> Result<bool, Bytes> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        if self.pending.load(Ordering::SeqCst) > self.limit {
+            return Err(chunk);
+        }
+        if chunk.is_empty() {
+            return Ok(true);
+        }
+        self.pending.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        Ok(self.tx.send(Input::Chunk(chunk)).is_ok())
+    }
+
     /// The stream ended: what was written is the whole object.
     pub fn end(&self) {
         let _ = self.tx.send(Input::End);
@@ -796,9 +812,15 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!blocked.is_finished(), "the write must wait for room");
         assert!(matches!(rx.recv().await, Some(Input::Chunk(_))));
+        assert!(
+            feed.try_write(Bytes::from_static(b"x")).is_err(),
+            "no room: the chunk is handed back"
+        );
         feed.took(5);
         assert!(blocked.await.expect("joined"));
-        assert_eq!(feed.pending(), 1);
+        assert_eq!(feed.try_write(Bytes::from_static(b"y")), Ok(true));
+        assert_eq!(feed.pending(), 2);
+        feed.took(2);
         // Once the upload reads no more, a write is refused instead of waiting forever.
         feed.pending.fetch_add(10, Ordering::SeqCst);
         let refused = tokio::spawn({
@@ -808,5 +830,6 @@ mod tests {
         tokio::task::yield_now().await;
         feed.close();
         assert!(!refused.await.expect("joined"));
+        assert_eq!(feed.try_write(Bytes::from_static(b"z")), Ok(false));
     }
 }
