@@ -199,7 +199,7 @@ describe('failures are clean: no file at filePath, no temp file left', () => {
       await ali(emu).put(key, makeData(3 * 1024 * 1024))
       const target = join(mnt, 'f.bin')
       const err = await rejection(turbo(emu).get(key, target, { partSize: PART, parallel: 3 }))
-      assert.equal(err.code, 'FileError')
+      assert.equal(err.code, 'ENOSPC')
       assert.match(err.message, /space/i)
       assert.ok(err.message.includes(mnt), 'the error names the file')
       assert.equal(existsSync(target), false)
