@@ -23,7 +23,8 @@ function isNativeForm(file, options) {
 function install(OSS) {
   const inherited = Object.getPrototypeOf(OSS.prototype).get
   OSS.prototype.get = function get(name, file, options) {
-    if (isNativeForm(file, options)) return nativeGet(this, name, file, options || {})
+    // Without the native client (no binary for this platform) every form is ali-oss's.
+    if (this._native && isNativeForm(file, options)) return nativeGet(this, name, file, options || {})
     return inherited.call(this, name, file, options)
   }
 }

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::header::{HeaderValue, IF_MATCH, RANGE};
 use http::Method;
 use tokio::sync::mpsc::UnboundedSender;
@@ -38,6 +39,8 @@ pub const DEFAULT_PARALLEL: usize = 5;
 pub const MIN_PART_SIZE: u64 = 100 * 1024;
 /// Bytes gathered from the network before one positional write (per range in flight).
 pub const CHUNK: usize = 1 << 20;
+/// Most chunks gathered into one vectored write (below every system's IOV_MAX).
+const MAX_IOVECS: usize = 512;
 /// How often byte progress is reported.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -597,7 +600,9 @@ impl Shared {
             )));
         }
         let mut crc = Crc64::new();
-        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK.min(want as usize));
+        // Received chunks are written as they are (one vectored positional write per ~CHUNK), not copied.
+        let mut pending: Vec<Bytes> = Vec::new();
+        let mut pending_len = 0usize;
         let mut at = range.start;
         let mut received = 0u64;
         loop {
@@ -606,7 +611,7 @@ impl Shared {
                 .await
                 .map_err(|e| body_error(&e, &Method::GET, &head.url, timeout))?;
             let last = chunk.is_none();
-            if let Some(bytes) = &chunk {
+            if let Some(bytes) = chunk.filter(|b| !b.is_empty()) {
                 received += bytes.len() as u64;
                 if received > want {
                     return Err(Error::protocol(format!(
@@ -614,13 +619,14 @@ impl Shared {
                         range.number
                     )));
                 }
-                crc.update(bytes);
-                buf.extend_from_slice(bytes);
+                crc.update(&bytes);
+                pending_len += bytes.len();
+                pending.push(bytes);
             }
-            if !buf.is_empty() && (buf.len() >= CHUNK || last) {
-                let n = buf.len() as u64;
-                buf = self.write_at(buf, at).await?;
-                buf.clear();
+            if pending_len > 0 && (pending_len >= CHUNK || pending.len() >= MAX_IOVECS || last) {
+                let n = pending_len as u64;
+                self.write_at(std::mem::take(&mut pending), at).await?;
+                pending_len = 0;
                 at += n;
                 *counted += n;
                 self.loaded.fetch_add(n, Ordering::Relaxed);
@@ -641,17 +647,13 @@ impl Shared {
         Ok(crc.finish())
     }
 
-    /// Writes `buf` at `offset` on a blocking thread; gives the buffer back for reuse.
-    async fn write_at(&self, buf: Vec<u8>, offset: u64) -> Result<Vec<u8>, Error> {
+    /// Writes `chunks` one after the other from `offset`, on a blocking thread.
+    async fn write_at(&self, chunks: Vec<Bytes>, offset: u64) -> Result<(), Error> {
         let file = self.file.clone();
-        let (buf, r) = tokio::task::spawn_blocking(move || {
-            let r = write_all_at(&file, &buf, offset);
-            (buf, r)
-        })
-        .await
-        .map_err(|e| Error::internal(format!("a write task failed: {e}")))?;
-        r.map_err(|e| Error::io(&self.temp, "write", &e))?;
-        Ok(buf)
+        tokio::task::spawn_blocking(move || write_chunks_at(&file, &chunks, offset))
+            .await
+            .map_err(|e| Error::internal(format!("a write task failed: {e}")))?
+            .map_err(|e| Error::io(&self.temp, "write", &e))
     }
 }
 
@@ -674,7 +676,69 @@ fn start_writeback(file: &File, start: u64, len: u64) {
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &File, _start: u64, _len: u64) {}
 
-#[cfg(unix)]
+/// `chunks` written back to back from `offset`: one `pwritev` per call on Linux (repeated for what a short
+/// write left), one positional write per chunk elsewhere.
+#[cfg(target_os = "linux")]
+fn write_chunks_at(file: &File, chunks: &[Bytes], mut offset: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // `idx`/`skip`: the first chunk not fully written and how much of it is.
+    let (mut idx, mut skip) = (0usize, 0usize);
+    while idx < chunks.len() {
+        let iov: Vec<libc::iovec> = chunks[idx..]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let s = if i == 0 { &c[skip..] } else { &c[..] };
+                libc::iovec {
+                    iov_base: s.as_ptr() as *mut libc::c_void,
+                    iov_len: s.len(),
+                }
+            })
+            .collect();
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| std::io::Error::other("file offset out of range"))?;
+        let count = libc::c_int::try_from(iov.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: every iovec points into a `Bytes` of `chunks`, valid for reads of `iov_len` bytes and
+        // kept alive (borrowed) for the whole call; pwritev only reads them. The descriptor stays open
+        // because `file` is borrowed; `count` is at most `iov.len()` (≤ MAX_IOVECS < IOV_MAX).
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), count, off) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut n = n as usize;
+        offset += n as u64;
+        while n > 0 && idx < chunks.len() {
+            let left = chunks[idx].len() - skip;
+            if n >= left {
+                n -= left;
+                idx += 1;
+                skip = 0;
+            } else {
+                skip += n;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_chunks_at(file: &File, chunks: &[Bytes], mut offset: u64) -> std::io::Result<()> {
+    for c in chunks {
+        write_all_at(file, c, offset)?;
+        offset += c.len() as u64;
+    }
+    Ok(())
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
 fn write_all_at(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     file.write_all_at(buf, offset)
@@ -739,6 +803,29 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.parent(), Some(Path::new("/d")));
         assert!(path_str(&a).ends_with(".oss-turbo.tmp"));
+    }
+
+    #[test]
+    fn chunks_are_written_back_to_back_at_the_offset() {
+        let path = std::env::temp_dir().join(format!("oss-turbo-wca-{}", std::process::id()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .expect("open");
+        file.set_len(20).expect("len");
+        let chunks = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"defgh"),
+            Bytes::from_static(b"ij"),
+        ];
+        write_chunks_at(&file, &chunks, 5).expect("write");
+        let back = std::fs::read(&path).expect("read");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(&back[5..15], b"abcdefghij");
+        assert!(back[..5].iter().chain(&back[15..]).all(|&b| b == 0));
     }
 
     #[test]
