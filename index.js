@@ -12,6 +12,7 @@ const mime = require('mime')
 const AliOSS = require('ali-oss')
 const { tryLoadBinding, platformId } = require('./lib/load-binding.js')
 const { attachNative, syncNative, hideSecrets } = require('./lib/native-state.js')
+const { headerStrings, toRes, makeError } = require('./lib/shape.js')
 
 const loaded = tryLoadBinding()
 const binding = loaded.binding
@@ -467,14 +468,6 @@ function contentType(mimeOpt, key) {
   return mime.getType(mimeOpt || path.extname(key || '')) || undefined
 }
 
-function headerStrings(headers) {
-  if (!headers) return undefined
-  const out = {}
-  for (const [k, v] of Object.entries(headers)) {
-    if (v !== undefined && v !== null && v !== '') out[k] = String(v)
-  }
-  return out
-}
 
 function queryStrings(query) {
   if (!query) return undefined
@@ -520,42 +513,7 @@ function withData(result, res, options) {
   return result
 }
 
-function toRes(r) {
-  return {
-    status: r.status,
-    statusCode: r.statusCode,
-    statusMessage: r.statusMessage,
-    headers: r.headers,
-    size: r.size,
-    aborted: r.aborted,
-    rt: r.rt,
-    keepAliveSocket: true,
-    data: r.data,
-    requestUrls: r.requestUrls,
-    timing: null,
-    remoteAddress: r.remoteAddress ?? '',
-    remotePort: r.remotePort ?? '',
-    // urllib counts requests per socket; the native pool does not expose its sockets, so this counts the
-    // request itself (see README).
-    socketHandledRequests: 1,
-    socketHandledResponses: 1,
-  }
-}
 
-function makeError(info) {
-  if (info.kind === 'cancel') return { status: 0, name: 'cancel' }
-  if (info.kind === 'abort') {
-    const abort = { status: 0, name: 'abort', message: info.message }
-    if (info.partNum != null) abort.partNum = info.partNum
-    return abort
-  }
-  const err = new Error(info.message)
-  err.name = info.name
-  for (const key of ['status', 'code', 'requestId', 'hostId', 'ecCode', 'partNum']) {
-    if (info[key] != null) err[key] = info[key]
-  }
-  return err
-}
 
 // A callback threw: reject with the caller's own error, worded as ali-oss words part failures.
 function callbackFailure(err, parallel) {

@@ -4,6 +4,8 @@
 // header of the caller's) stays ali-oss's own. This file only dispatches, pulls the native steps and
 // shapes results and errors as ali-oss does; the work is in src/download/.
 
+const { headerStrings, toRes, makeError } = require('./shape.js')
+
 // Options that make a GET something other than "the whole current object into a file".
 const FALLBACK_OPTIONS = ['process', 'versionId', 'subres', 'responseCacheControl']
 const FALLBACK_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept-encoding']
@@ -77,39 +79,7 @@ async function nativeGet(client, name, file, options) {
   }
 }
 
-function headerStrings(headers) {
-  if (!headers) return undefined
-  const out = {}
-  for (const [k, v] of Object.entries(headers)) {
-    if (v !== undefined && v !== null && v !== '') out[k] = String(v)
-  }
-  return out
-}
 
-function toRes(r) {
-  return {
-    status: r.status,
-    statusCode: r.statusCode,
-    statusMessage: r.statusMessage,
-    headers: r.headers,
-    size: r.size,
-    aborted: r.aborted,
-    rt: r.rt,
-    keepAliveSocket: true,
-    data: r.data,
-    requestUrls: r.requestUrls,
-    timing: null,
-  }
-}
 
-function makeError(info) {
-  if (info.kind === 'cancel') return { status: 0, name: 'cancel' }
-  const err = new Error(info.message)
-  err.name = info.name
-  for (const key of ['status', 'code', 'requestId', 'hostId', 'ecCode', 'partNum']) {
-    if (info[key] != null) err[key] = info[key]
-  }
-  return err
-}
 
 module.exports = { install, isNativeForm }

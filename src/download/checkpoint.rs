@@ -2,9 +2,8 @@
 //! are already in which temp file. Written atomically (temp file, fsync, rename, fsync of the folder), so
 //! a crash leaves the old or the new checkpoint, never half of one. It holds no credentials.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -76,43 +75,12 @@ impl DownloadCheckpoint {
 
 /// Reads a checkpoint: `Ok(None)` when there is none, `Err(reason)` when it cannot be used.
 pub fn load(path: &Path) -> Result<Option<DownloadCheckpoint>, String> {
-    let text = match fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("it cannot be read ({e})")),
-    };
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|e| format!("it is not a valid download checkpoint ({e})"))
+    crate::multipart::checkpoint::load_json(path, "download checkpoint")
 }
 
-/// Writes `cp` to `path` atomically.
+/// Writes `cp` to `path` atomically (the same durable write as uploads' checkpoints).
 pub fn save(path: &Path, cp: &DownloadCheckpoint) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(cp).map_err(std::io::Error::other)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(&json)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::multipart::checkpoint::save(path, cp)
 }
 
 /// Removes a file; a missing one is fine.

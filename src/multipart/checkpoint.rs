@@ -89,6 +89,14 @@ pub fn mtime_ms(path: &str) -> Option<u64> {
 
 /// Reads a checkpoint file: `Ok(None)` when there is none, `Err(reason)` when it cannot be used.
 pub fn load(path: &Path) -> Result<Option<CheckpointFile>, String> {
+    load_json(path, "checkpoint")
+}
+
+/// Reads a JSON checkpoint of any kind (`what` names it in the reason): `Ok(None)` when there is none.
+pub fn load_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, String> {
     let text = match fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -96,11 +104,12 @@ pub fn load(path: &Path) -> Result<Option<CheckpointFile>, String> {
     };
     serde_json::from_slice(&text)
         .map(Some)
-        .map_err(|e| format!("it is not a valid checkpoint ({e})"))
+        .map_err(|e| format!("it is not a valid {what} ({e})"))
 }
 
-/// Writes `cp` to `path` atomically.
-pub fn save(path: &Path, cp: &CheckpointFile) -> std::io::Result<()> {
+/// Writes `cp` (any checkpoint: uploads', downloads') to `path` atomically: a temp file beside it, fsync,
+/// rename, fsync of the folder. A reader sees the old file or the new one, never a half-written one.
+pub fn save<T: serde::Serialize>(path: &Path, cp: &T) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(cp).map_err(std::io::Error::other)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
