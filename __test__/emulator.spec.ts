@@ -540,7 +540,7 @@ describe('faults, control API and raw protocol checks', () => {
       ],
     );
     assert.deepEqual(Object.keys(done[1]), [
-      'seq', 'method', 'path', 'query', 'api', 'bucket', 'key', 'partNumber', 'uploadId', 'headers', 'status', 'bytes', 'fault',
+      'seq', 'method', 'path', 'query', 'api', 'bucket', 'key', 'partNumber', 'uploadId', 'headers', 'status', 'bytes', 'fault', 'protocol',
     ]);
   });
 
