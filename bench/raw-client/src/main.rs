@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::process::exit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -194,7 +194,8 @@ fn put(flags: &HashMap<String, String>) -> io::Result<String> {
             .map_err(|_| io::Error::other("a worker thread panicked"))??;
     }
 
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
+    let mut xml =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUpload>\n");
     let etags = job.etags.lock().map_err(|_| io::Error::other("poisoned"))?;
     for (i, etag) in etags.iter().enumerate() {
         xml.push_str(&format!(

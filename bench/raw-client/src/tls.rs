@@ -21,7 +21,8 @@ pub struct Client {
 impl Client {
     /// A client for the server called `host` (a DNS name or an IP address), trusting `ca` (PEM).
     pub fn new(ca: &Path, host: &str) -> io::Result<Client> {
-        let bad = |e: &dyn std::fmt::Display| io::Error::other(format!("--ca {}: {e}", ca.display()));
+        let bad =
+            |e: &dyn std::fmt::Display| io::Error::other(format!("--ca {}: {e}", ca.display()));
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
             roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
