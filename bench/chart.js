@@ -172,7 +172,7 @@ function renderPanels(out, sec, top, { contenders, panelW, gap, labelW, barH, ba
       const tx = x0 + labelW + (100 / max) * barW
       if (100 <= max) {
         out.push(`<line x1="${tx}" y1="${y0 + panelTitleH - 4}" x2="${tx}" y2="${y}" stroke="#c92a2a" stroke-dasharray="4 3"><title>target for 1 GiB at 64 MiB × 8: 100 MiB</title></line>`)
-        out.push(`<text x="${tx + 3}" y="${y0 + panelTitleH + 4}" font-size="9" fill="#c92a2a">100 MiB (target at 64 MiB × 8)</text>`)
+        out.push(`<text x="${tx + 3}" y="${y0 + panelTitleH + 4}" font-size="9" fill="#c92a2a">${sec.panels === FILE_PANELS ? '100 MiB (target)' : '100 MiB (target at 64 MiB × 8)'}</text>`)
       }
     }
   })

@@ -40,12 +40,12 @@ const CASES = [
   { id: 'buf256m', label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)', size: 256 * MiB, quickSize: 32 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'buffer' },
   // HTTPS, the server offering h2 first in ALPN (the emulator's default), as a CDN or load balancer in front
   // of a CNAME'd endpoint does. Path-style on https://localhost:PORT (the certificate's name).
-  { id: 'https-1g-default', label: 'HTTPS (h2 offered), 1 GiB file, defaults (1 MiB parts × 5)', size: GiB, quickSize: 128 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file', tls: true },
-  { id: 'https-1g-8m', label: 'HTTPS (h2 offered), 1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file', tls: true },
+  { id: 'https-1g-default', label: 'HTTPS (h2 offered), 1 GiB file, defaults (1 MiB parts × 5)', size: GiB, quickSize: 64 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file', tls: true },
+  { id: 'https-1g-8m', label: 'HTTPS (h2 offered), 1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 64 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file', tls: true },
   // Many small files: each file its own call on one client, 16 calls in flight (plain HTTP).
   ...[
-    [256 * KiB, 2000, 200],
-    [4 * KiB, 20000, 1000],
+    [256 * KiB, 2000, 100],
+    [4 * KiB, 20000, 500],
   ].flatMap(([fileSize, count, quickCount]) =>
     ['put', 'multipartUpload'].map((method) => ({
       id: `files-${fileSize / KiB}k-${method === 'put' ? 'put' : 'mpu'}`,

@@ -537,9 +537,10 @@ fn file_stream(
     })
 }
 
-/// Streams bytes `[start, end)` of a file as slices of one memory map of the part (see src/mmap.rs),
-/// hashed as they are handed out. The mapping (pre-faulted, so possibly reading from disk) is made on a
-/// blocking thread; it is unmapped when hyper drops the last chunk.
+/// Streams bytes `[start, end)` of a file in chunks of at most [`CHUNK`] bytes, each served from its own
+/// memory map of that window (see src/mmap.rs) and hashed as it is handed out: so at most the chunks in
+/// flight are mapped (RSS stays bounded by `parallel` × a chunk, as with read buffers). Each map is made
+/// (pre-faulted, so possibly reading from disk) on a blocking thread and unmapped when hyper drops the chunk.
 #[cfg(all(target_os = "linux", feature = "mmap"))]
 fn mapped_stream(
     file: Arc<FileSource>,
@@ -547,42 +548,33 @@ fn mapped_stream(
     end: u64,
     hash: PartHash,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures_util::stream::unfold(
-        (None::<Bytes>, start),
-        move |(map, pos): (Option<Bytes>, u64)| {
-            let file = file.clone();
-            let hash = hash.clone();
-            async move {
-                if pos >= end {
-                    return None;
-                }
-                let map = match map {
-                    Some(m) => m,
-                    None => {
-                        let len = (end - start) as usize;
-                        let f = file.clone();
-                        let mapped = tokio::task::spawn_blocking(move || {
-                            crate::mmap::Mapping::new(&f.file, &f.path, start, len)
-                        })
-                        .await
-                        .unwrap_or_else(|e| Err(format!("mmap task failed: {e}")));
-                        match mapped {
-                            Ok(m) => Bytes::from_owner(m),
-                            Err(message) => {
-                                hash.fail(Error::internal(message.clone()));
-                                return Some((Err(std::io::Error::other(message)), (None, end)));
-                            }
-                        }
-                    }
-                };
-                let from = (pos - start) as usize;
-                let n = ((end - pos) as usize).min(CHUNK);
-                let chunk = map.slice(from..from + n);
-                hash.add(&chunk, pos + n as u64 >= end);
-                Some((Ok(chunk), (Some(map), pos + n as u64)))
+    futures_util::stream::unfold(start, move |pos| {
+        let file = file.clone();
+        let hash = hash.clone();
+        async move {
+            if pos >= end {
+                return None;
             }
-        },
-    )
+            let n = ((end - pos) as usize).min(CHUNK);
+            let f = file.clone();
+            let mapped = tokio::task::spawn_blocking(move || {
+                crate::mmap::Mapping::new(&f.file, &f.path, pos, n)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("mmap task failed: {e}")));
+            match mapped {
+                Ok(m) => {
+                    let chunk = Bytes::from_owner(m);
+                    hash.add(&chunk, pos + n as u64 >= end);
+                    Some((Ok(chunk), pos + n as u64))
+                }
+                Err(message) => {
+                    hash.fail(Error::internal(message.clone()));
+                    Some((Err(std::io::Error::other(message)), end))
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]
