@@ -2,5 +2,6 @@
 
 pub mod checkpoint;
 pub mod plan;
+pub mod store;
 pub mod stream;
 pub mod upload;
