@@ -1,11 +1,9 @@
 //! One HTTP client per OSS client: builds, signs and sends requests, and turns responses into
-//! [`Response`] or [`Error`]. Retries with backoff live here too ([`Http::retrying`]).
+//! [`Response`] or [`Error`]. [`Http::retrying`] runs the policy of [`crate::retry`]; what requests are
+//! signed with (STS refresh) and at what time (clock skew) is [`crate::credentials`]'s.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -13,6 +11,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, HOST};
 use http::Method;
 
 use crate::config::ClientConfig;
+pub use crate::credentials::CredentialsSource;
+use crate::credentials::{Clock, CredentialStore};
 use crate::debug;
 use crate::error::{Error, NetworkKind, ServerError};
 use crate::retry::{self, Backoff, Idempotency, RetryConfig};
@@ -87,23 +87,13 @@ impl Response {
     }
 }
 
-/// Where fresh STS credentials come from (ali-oss's `refreshSTSToken`).
-pub trait CredentialsSource: Send + Sync {
-    fn refresh(&self) -> Pin<Box<dyn Future<Output = Result<Credentials, Error>> + Send + '_>>;
-}
-
 pub struct Http {
     client: reqwest::Client,
     config: ClientConfig,
     /// The bucket requests go to; the app may change it (`useBucket`/`setBucket`) between calls.
     bucket: RwLock<Option<String>>,
-    credentials: RwLock<Credentials>,
-    refresher: RwLock<Option<Arc<dyn CredentialsSource>>>,
-    refreshed_at: std::sync::Mutex<Instant>,
-    /// Held while credentials are being refreshed: concurrent requests wait for the one refresh.
-    refreshing: tokio::sync::Mutex<()>,
-    /// Server clock minus local clock, in ms, learnt from a `RequestTimeTooSkewed` answer.
-    clock_offset_ms: AtomicI64,
+    credentials: CredentialStore,
+    clock: Clock,
 }
 
 const USER_AGENT: &str = concat!("oss-turbo/", env!("CARGO_PKG_VERSION"));
@@ -134,14 +124,14 @@ impl Http {
             .build()
             .map_err(|e| Error::invalid(format!("cannot create the HTTP client: {e}")))?;
         Ok(Arc::new(Http {
-            credentials: RwLock::new(config.credentials.clone()),
+            credentials: CredentialStore::new(
+                config.credentials.clone(),
+                Duration::from_millis(config.refresh_sts_token_interval_ms),
+            ),
             bucket: RwLock::new(config.bucket.clone()),
             client,
             config,
-            clock_offset_ms: AtomicI64::new(0),
-            refresher: RwLock::new(None),
-            refreshed_at: std::sync::Mutex::new(Instant::now()),
-            refreshing: tokio::sync::Mutex::new(()),
+            clock: Clock::default(),
         }))
     }
 
@@ -166,49 +156,12 @@ impl Http {
 
     /// Replaces the credentials used from the next request on (STS refresh).
     pub fn set_credentials(&self, creds: Credentials) {
-        if let Ok(mut c) = self.credentials.write() {
-            *c = creds;
-        }
+        self.credentials.set(creds);
     }
 
-    fn credentials(&self) -> Credentials {
-        match self.credentials.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Installs ali-oss's `refreshSTSToken`: STS credentials older than `refreshSTSTokenInterval` are
-    /// refreshed before the next request.
+    /// Installs ali-oss's `refreshSTSToken` (see [`CredentialStore::set_refresher`]).
     pub fn set_refresher(&self, source: Arc<dyn CredentialsSource>) {
-        if let Ok(mut r) = self.refresher.write() {
-            *r = Some(source);
-        }
-    }
-
-    fn stale(&self) -> bool {
-        let at = *self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner());
-        at.elapsed() >= Duration::from_millis(self.config.refresh_sts_token_interval_ms)
-    }
-
-    /// The credentials to sign with, refreshed first when they are STS credentials past their interval.
-    /// Exactly one refresh runs at a time; requests that need one meanwhile wait for it and use its result.
-    async fn fresh_credentials(&self) -> Result<Credentials, Error> {
-        let source = self.refresher.read().ok().and_then(|r| r.clone());
-        let Some(source) = source else {
-            return Ok(self.credentials());
-        };
-        if self.credentials().security_token.is_none() || !self.stale() {
-            return Ok(self.credentials());
-        }
-        let _one_at_a_time = self.refreshing.lock().await;
-        if self.stale() {
-            debug!("refreshing STS credentials");
-            let fresh = source.refresh().await?;
-            self.set_credentials(fresh);
-            *self.refreshed_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        }
-        Ok(self.credentials())
+        self.credentials.set_refresher(source);
     }
 
     /// The URL ali-oss reports for an object (`_objectUrl`).
@@ -271,7 +224,7 @@ impl Http {
         if !(req.method == Method::GET || req.method == Method::HEAD) || body_len > 0 {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(body_len));
         }
-        let creds = self.fresh_credentials().await?;
+        let creds = self.credentials.fresh().await?;
         sign::sign(
             self.config.sign_version,
             &creds,
@@ -281,7 +234,7 @@ impl Http {
                 key: req.key.as_deref(),
                 query: &req.query,
                 region: &self.config.sign_region,
-                now: self.now(),
+                now: self.clock.now(),
             },
             &mut headers,
         );
@@ -328,35 +281,6 @@ impl Http {
         })
     }
 
-    /// The local clock, corrected by what the server said about it.
-    fn now(&self) -> SystemTime {
-        let offset = self.clock_offset_ms.load(Ordering::Relaxed);
-        let now = SystemTime::now();
-        if offset >= 0 {
-            now + Duration::from_millis(offset as u64)
-        } else {
-            now - Duration::from_millis(offset.unsigned_abs())
-        }
-    }
-
-    /// Learns the server's clock from a `RequestTimeTooSkewed` answer; true when a retry can now succeed.
-    fn correct_clock(&self, e: &Error) -> bool {
-        let Error::Server(s) = e.root() else {
-            return false;
-        };
-        let (true, Some(server)) = (s.code == "RequestTimeTooSkewed", s.server_date) else {
-            return false;
-        };
-        let local = SystemTime::now();
-        let offset = match server.duration_since(local) {
-            Ok(ahead) => ahead.as_millis() as i64,
-            Err(behind) => -(behind.duration().as_millis() as i64),
-        };
-        self.clock_offset_ms.store(offset, Ordering::Relaxed);
-        debug!("the local clock is off by {offset} ms from the server's; signing with the server's time");
-        true
-    }
-
     /// Sends the request `build` makes, building it afresh for every try (see [`Http::retrying`]).
     pub async fn call(&self, build: impl Fn() -> Request) -> Result<Response, Error> {
         self.retrying(|| self.send(build())).await
@@ -378,7 +302,7 @@ impl Http {
             &mut backoff,
             Idempotency::Idempotent,
             |e| {
-                let fixed = !clock_fixed && self.correct_clock(e);
+                let fixed = !clock_fixed && self.clock.correct(e);
                 clock_fixed |= fixed;
                 fixed
             },

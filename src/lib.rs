@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 pub mod client;
 pub mod config;
 pub mod crc64;
+pub mod credentials;
 pub mod dir;
 pub mod download;
 pub mod error;

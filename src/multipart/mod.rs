@@ -2,5 +2,8 @@
 
 pub mod checkpoint;
 pub mod plan;
+#[cfg(test)]
+mod scheduler_tests;
+pub mod store;
 pub mod stream;
 pub mod upload;

@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{self, CheckpointFile, DonePart, Identity};
 use super::plan::{self, MIN_PART_SIZE};
-use crate::client::{CallOptions, CancelFlag, Client, PartRequest};
+use super::store::MultipartStore;
+use crate::client::{CallOptions, CancelFlag, PartRequest};
 use crate::debug;
 use crate::error::Error;
 use crate::http::Response;
@@ -111,8 +112,13 @@ pub enum Event {
 }
 
 /// Runs the whole upload, sending its events to `events`. Always ends with `Put`, `Completed` or `Failed`.
-pub async fn run(client: Arc<Client>, upload: Upload, events: mpsc::UnboundedSender<Event>) {
-    let last = match drive(&client, upload, &events).await {
+/// `store` is the [`crate::client::Client`] in the addon (a scripted fake in the tests below).
+pub async fn run<S: MultipartStore>(
+    store: Arc<S>,
+    upload: Upload,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let last = match drive(&store, upload, &events).await {
         Ok(ev) => ev,
         Err(e) => Event::Failed(e),
     };
@@ -128,41 +134,83 @@ struct Start {
     fresh: bool,
 }
 
-async fn drive(
-    client: &Arc<Client>,
+/// What the resume phase found.
+enum Resolved {
+    /// Resume this upload (the server's parts are in `done`).
+    Resume(Start),
+    /// Start a new upload (or a single put).
+    New,
+    /// The upload is already stored (a resumed upload whose Complete answer was lost).
+    Done(Response),
+}
+
+/// One run's context, shared by its phases.
+struct Run<'a, S> {
+    store: &'a Arc<S>,
+    upload: &'a Upload,
+    events: &'a mpsc::UnboundedSender<Event>,
+    identity: Identity,
+    /// Bytes handed to the socket so far (see [`Event::Bytes`]).
+    sent: Arc<AtomicU64>,
+}
+
+/// The phases in order: resolve the start (resume or not), a small put or Initiate, the parts, Complete.
+async fn drive<S: MultipartStore>(
+    store: &Arc<S>,
     upload: Upload,
     events: &mpsc::UnboundedSender<Event>,
 ) -> Result<Event, Error> {
-    let cancelled = || client.cancel.is_set() || upload.cancel.is_set();
     check_key(&upload.key)?;
-    if cancelled() {
+    if store.cancel_flag().is_set() || upload.cancel.is_set() {
         return Err(Error::Cancelled);
     }
     let file_size = upload.source.len();
-    let total = file_size;
-    let sent = Arc::new(AtomicU64::new(0));
-    let identity = Identity {
-        bucket: client.bucket(),
-        name: upload.key.clone(),
-        file: upload.path.clone(),
-        file_size,
-        file_mtime_ms: upload.path.as_deref().and_then(checkpoint::mtime_ms),
+    let run = Run {
+        store,
+        upload: &upload,
+        events,
+        identity: Identity {
+            bucket: store.bucket(),
+            name: upload.key.clone(),
+            file: upload.path.clone(),
+            file_size,
+            file_mtime_ms: upload.path.as_deref().and_then(checkpoint::mtime_ms),
+        },
+        sent: Arc::new(AtomicU64::new(0)),
     };
+    let resumed = match run.resolve_start().await? {
+        Resolved::Done(res) => return Ok(Event::Completed { res }),
+        Resolved::Resume(start) => Some(start),
+        Resolved::New => None,
+    };
+    let progress = upload
+        .byte_progress
+        .then(|| BytesReporter::start(run.sent.clone(), file_size, events.clone()));
+    let start = match resumed {
+        Some(start) => start,
+        None if file_size < MIN_PART_SIZE => return run.small_put(progress).await,
+        None => run.initiate().await?,
+    };
+    let writer = run.checkpoint_writer(&start).await?;
+    let outcome = run.parts(&start, writer).await;
+    run.finish(&start, outcome, progress).await
+}
 
-    // 1. Resume from the caller's checkpoint, or from a matching checkpoint file, or start afresh.
-    let mut resume = upload.resume.clone();
-    let from_file = resume.is_none();
-    if let (None, Some(path)) = (&resume, &upload.checkpoint_file) {
-        match checkpoint::load(path) {
-            Ok(None) => {}
-            Ok(Some(cp)) => match identity.mismatch(&cp) {
+impl<S: MultipartStore> Run<'_, S> {
+    /// The caller's checkpoint, else a checkpoint file that matches this call (a mismatch is a warning).
+    fn resume_from_file(&self) -> Option<Resume> {
+        let upload = self.upload;
+        let path = upload.checkpoint_file.as_ref()?;
+        let why = match checkpoint::load(path) {
+            Ok(None) => return None,
+            Ok(Some(cp)) => match self.identity.mismatch(&cp) {
                 None => {
                     debug!(
                         "resuming {} from checkpoint file {}",
                         upload.key,
                         path.display()
                     );
-                    resume = Some(Resume {
+                    return Some(Resume {
                         upload_id: cp.upload_id,
                         file_size: cp.file_size,
                         part_size: cp.part_size,
@@ -173,189 +221,227 @@ async fn drive(
                             .collect(),
                     });
                 }
-                Some(why) => warn(
-                    events,
-                    format!(
-                        "not resuming from checkpoint file {}: {why}; starting a new upload",
-                        path.display()
-                    ),
-                ),
+                Some(why) => why,
             },
-            Err(why) => warn(
-                events,
-                format!(
-                    "not resuming from checkpoint file {}: {why}; starting a new upload",
-                    path.display()
-                ),
+            Err(why) => why.to_string(),
+        };
+        warn(
+            self.events,
+            format!(
+                "not resuming from checkpoint file {}: {why}; starting a new upload",
+                path.display()
             ),
-        }
+        );
+        None
     }
-    let mut start = None;
-    if let Some(r) = &resume {
-        check_resume(r, file_size)?;
-        match server_parts(client, &upload, r).await {
+
+    /// Phase 1: resume from the caller's checkpoint, or from a matching checkpoint file, or start afresh.
+    async fn resolve_start(&self) -> Result<Resolved, Error> {
+        let upload = self.upload;
+        let from_file = upload.resume.is_none();
+        let resume = match &upload.resume {
+            Some(r) => Some(r.clone()),
+            None => self.resume_from_file(),
+        };
+        let Some(r) = resume else {
+            return Ok(Resolved::New);
+        };
+        check_resume(&r, upload.source.len())?;
+        let num_parts = plan::num_parts(r.file_size, r.part_size);
+        let gone = match server_parts(&**self.store, upload, &r).await {
             Ok(done) => {
-                let num_parts = plan::num_parts(r.file_size, r.part_size);
-                let _ = events.send(Event::Resumed {
+                let _ = self.events.send(Event::Resumed {
                     upload_id: r.upload_id.clone(),
                     file_size: r.file_size,
                     part_size: r.part_size,
                     num_parts,
                     done: done.clone(),
                 });
-                start = Some(Start {
-                    upload_id: r.upload_id.clone(),
+                return Ok(Resolved::Resume(Start {
+                    upload_id: r.upload_id,
                     part_size: r.part_size,
                     done,
                     fresh: false,
-                });
+                }));
             }
-            Err(gone) if gone.is_no_such_upload() => {
-                // The upload no longer exists: completed by an earlier try whose answer was lost, or
-                // aborted/expired. When the object holds exactly this file, the upload did succeed.
-                if let Some(res) = stored_object(client, &upload, None).await {
-                    debug!(
-                        "resume: upload {} is gone and {} holds this very file (size and CRC-64): done",
-                        r.upload_id, upload.key
-                    );
-                    remove_checkpoint_file(&upload, events);
-                    return Ok(Event::Completed { res });
-                }
-                if from_file {
-                    warn(
-                        events,
-                        format!("the upload {} in the checkpoint file no longer exists on the server; starting a new upload", r.upload_id),
-                    );
-                } else {
-                    // ali-oss's answers: with every part done it goes to Complete and rejects with the
-                    // server's NoSuchUploadError; with parts left, a part's 404 becomes its abort event.
-                    let num_parts = plan::num_parts(r.file_size, r.part_size);
-                    return Err(if dedupe(&r.done).len() as u64 >= num_parts {
-                        gone
-                    } else {
-                        Error::UploadGone
-                    });
-                }
-            }
+            Err(gone) if gone.is_no_such_upload() => gone,
             Err(e) => return Err(e),
+        };
+        // The upload no longer exists: completed by an earlier try whose answer was lost, or
+        // aborted/expired. When the object holds exactly this file, the upload did succeed.
+        if let Some(res) = stored_object(&**self.store, upload, None).await {
+            debug!(
+                "resume: upload {} is gone and {} holds this very file (size and CRC-64): done",
+                r.upload_id, upload.key
+            );
+            remove_checkpoint_file(upload, self.events);
+            return Ok(Resolved::Done(res));
         }
+        if from_file {
+            warn(
+                self.events,
+                format!("the upload {} in the checkpoint file no longer exists on the server; starting a new upload", r.upload_id),
+            );
+            return Ok(Resolved::New);
+        }
+        // ali-oss's answers: with every part done it goes to Complete and rejects with the
+        // server's NoSuchUploadError; with parts left, a part's 404 becomes its abort event.
+        Err(if dedupe(&r.done).len() as u64 >= num_parts {
+            gone
+        } else {
+            Error::UploadGone
+        })
     }
 
-    let progress = upload
-        .byte_progress
-        .then(|| BytesReporter::start(sent.clone(), total, events.clone()));
-    let start = match start {
-        Some(s) => s,
-        None => {
-            if file_size < MIN_PART_SIZE {
-                let mut opts = upload.options.clone();
-                for (name, value) in &upload.complete_headers {
-                    opts.headers.insert(name.clone(), value.clone());
-                }
-                let res = client
-                    .put(&upload.key, &upload.source, &opts, Some(sent.clone()))
-                    .await;
-                finish_bytes(progress, res.is_ok(), total, events).await;
-                return Ok(Event::Put { res: res? });
-            }
-            let requested = plan::check_part_size(upload.part_size)?;
-            let (part_size, warning) = plan::part_size(file_size, requested);
-            if part_size > plan::MAX_PART_SIZE {
-                return Err(Error::invalid(format!(
-                    "the file is {file_size} bytes: it needs parts of {part_size} bytes to fit in 10000 parts, more than the 5 GiB OSS allows"
-                )));
-            }
-            let (init, res) = client.init_multipart(&upload.key, &upload.options).await?;
-            if let Some(w) = warning {
-                warn(events, w);
-            }
-            let start = Start {
-                upload_id: init.upload_id,
-                part_size,
-                done: Vec::new(),
-                fresh: true,
-            };
-            // The checkpoint file is written before any part is sent: a path that cannot be written
-            // fails now, and the upload just initiated is aborted so nothing is left on the server.
-            if let Some(path) = &upload.checkpoint_file {
-                let cp = checkpoint_state(&upload, &identity, &start);
-                if let Err(e) = first_write(path, cp).await {
-                    abort_quietly(client, &upload, &start.upload_id).await;
-                    return Err(e);
-                }
-            }
-            let (ack, acked) = oneshot::channel();
-            let _ = events.send(Event::Initiated {
-                upload_id: start.upload_id.clone(),
-                file_size,
-                part_size,
-                num_parts: plan::num_parts(file_size, part_size),
-                res,
-                ack,
-            });
-            if !acked.await.unwrap_or(false) {
-                return Err(Error::Callback);
-            }
-            start
+    /// Phase 2a: a file below 102400 bytes goes up as one PutObject (with the callback headers).
+    async fn small_put(&self, progress: Option<BytesReporter>) -> Result<Event, Error> {
+        let upload = self.upload;
+        let mut opts = upload.options.clone();
+        for (name, value) in &upload.complete_headers {
+            opts.headers.insert(name.clone(), value.clone());
         }
-    };
-
-    let num_parts = plan::num_parts(file_size, start.part_size);
-    let already: u64 = start
-        .done
-        .iter()
-        .map(|(n, _)| plan::part(file_size, start.part_size, *n).len())
-        .sum();
-    sent.fetch_add(already, Ordering::Relaxed);
-    let writer = match &upload.checkpoint_file {
-        Some(path) => {
-            let cp = checkpoint_state(&upload, &identity, &start);
-            if !start.fresh {
-                // A resume writes the checkpoint before its first part too (the upload stays: the caller's
-                // checkpoint, or the file as it was, can still resume it).
-                first_write(path, cp.clone()).await?;
-            }
-            Some(CheckpointWriter::start(path.clone(), cp, events.clone()))
-        }
-        None => None,
-    };
-
-    let outcome = upload_parts(
-        client,
-        &upload,
-        &start,
-        num_parts,
-        &sent,
-        writer.as_ref(),
-        events,
-    )
-    .await;
-    if let Some(w) = writer {
-        w.finish().await;
+        let res = self
+            .store
+            .put(&upload.key, &upload.source, &opts, Some(self.sent.clone()))
+            .await;
+        let total = upload.source.len();
+        finish_bytes(progress, res.is_ok(), total, self.events).await;
+        Ok(Event::Put { res: res? })
     }
-    let completed = match outcome {
-        // The file must still be the one the parts were read from; otherwise the object would be a mix.
-        Ok(parts) => match upload.source.check_unchanged() {
-            Ok(()) => complete(client, &upload, &start, parts).await,
+
+    /// Phase 2b: Initiate a new upload, write the first checkpoint, and wait for `Initiated`'s ack.
+    async fn initiate(&self) -> Result<Start, Error> {
+        let upload = self.upload;
+        let file_size = upload.source.len();
+        let requested = plan::check_part_size(upload.part_size)?;
+        let (part_size, warning) = plan::part_size(file_size, requested);
+        if part_size > plan::MAX_PART_SIZE {
+            return Err(Error::invalid(format!(
+                "the file is {file_size} bytes: it needs parts of {part_size} bytes to fit in 10000 parts, more than the 5 GiB OSS allows"
+            )));
+        }
+        let (init, res) = self.store.initiate(&upload.key, &upload.options).await?;
+        if let Some(w) = warning {
+            warn(self.events, w);
+        }
+        let start = Start {
+            upload_id: init.upload_id,
+            part_size,
+            done: Vec::new(),
+            fresh: true,
+        };
+        // The checkpoint file is written before any part is sent: a path that cannot be written
+        // fails now, and the upload just initiated is aborted so nothing is left on the server.
+        if let Some(path) = &upload.checkpoint_file {
+            let cp = checkpoint_state(upload, &self.identity, &start);
+            if let Err(e) = first_write(path, cp).await {
+                abort_quietly(&**self.store, upload, &start.upload_id).await;
+                return Err(e);
+            }
+        }
+        let (ack, acked) = oneshot::channel();
+        let _ = self.events.send(Event::Initiated {
+            upload_id: start.upload_id.clone(),
+            file_size,
+            part_size,
+            num_parts: plan::num_parts(file_size, part_size),
+            res,
+            ack,
+        });
+        if !acked.await.unwrap_or(false) {
+            return Err(Error::Callback);
+        }
+        Ok(start)
+    }
+
+    /// Counts the parts already done as sent, and starts the checkpoint file's writer (if any).
+    async fn checkpoint_writer(&self, start: &Start) -> Result<Option<CheckpointWriter>, Error> {
+        let upload = self.upload;
+        let file_size = upload.source.len();
+        let already: u64 = start
+            .done
+            .iter()
+            .map(|(n, _)| plan::part(file_size, start.part_size, *n).len())
+            .sum();
+        self.sent.fetch_add(already, Ordering::Relaxed);
+        let Some(path) = &upload.checkpoint_file else {
+            return Ok(None);
+        };
+        let cp = checkpoint_state(upload, &self.identity, start);
+        if !start.fresh {
+            // A resume writes the checkpoint before its first part too (the upload stays: the caller's
+            // checkpoint, or the file as it was, can still resume it).
+            first_write(path, cp.clone()).await?;
+        }
+        Ok(Some(CheckpointWriter::start(
+            path.clone(),
+            cp,
+            self.events.clone(),
+        )))
+    }
+
+    /// Phase 3: the parts on `parallel` workers; the checkpoint writer ends with the last state.
+    async fn parts(
+        &self,
+        start: &Start,
+        writer: Option<CheckpointWriter>,
+    ) -> Result<BTreeMap<u32, (String, Option<u64>)>, Error> {
+        let num_parts = plan::num_parts(self.upload.source.len(), start.part_size);
+        let outcome = upload_parts(
+            self.store,
+            self.upload,
+            start,
+            num_parts,
+            &self.sent,
+            writer.as_ref(),
+            self.events,
+        )
+        .await;
+        if let Some(w) = writer {
+            w.finish().await;
+        }
+        outcome
+    }
+
+    /// Phase 4: check the file is unchanged, Complete (verified), end the byte progress, clean up.
+    async fn finish(
+        &self,
+        start: &Start,
+        outcome: Result<BTreeMap<u32, (String, Option<u64>)>, Error>,
+        progress: Option<BytesReporter>,
+    ) -> Result<Event, Error> {
+        let upload = self.upload;
+        let completed = match outcome {
+            // The file must still be the one the parts were read from; otherwise the object would be a mix.
+            Ok(parts) => match upload.source.check_unchanged() {
+                Ok(()) => complete(&**self.store, upload, start, parts).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    finish_bytes(progress, completed.is_ok(), total, events).await;
-    let res = match completed {
-        Ok(res) => res,
-        Err(e) => {
-            if matches!(e.root(), Error::FileChanged(_)) {
-                // Never complete a mix of two versions, and never resume one: the upload is aborted and
-                // the checkpoint file removed, so the next call starts over from the file as it is then.
-                abort_quietly(client, &upload, &start.upload_id).await;
-                remove_checkpoint_file(&upload, events);
+        };
+        finish_bytes(
+            progress,
+            completed.is_ok(),
+            upload.source.len(),
+            self.events,
+        )
+        .await;
+        let res = match completed {
+            Ok(res) => res,
+            Err(e) => {
+                if matches!(e.root(), Error::FileChanged(_)) {
+                    // Never complete a mix of two versions, and never resume one: the upload is aborted
+                    // and the checkpoint file removed, so the next call starts over from the file as it
+                    // is then.
+                    abort_quietly(&**self.store, upload, &start.upload_id).await;
+                    remove_checkpoint_file(upload, self.events);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-    };
-    remove_checkpoint_file(&upload, events);
-    Ok(Event::Completed { res })
+        };
+        remove_checkpoint_file(upload, self.events);
+        Ok(Event::Completed { res })
+    }
 }
 
 /// The checkpoint file's content for `start` (before any new part).
@@ -402,8 +488,8 @@ fn checkpoint_error(path: &std::path::Path, e: &std::io::Error) -> Error {
 }
 
 /// Aborts an upload that must not be left on the server; a failure to abort is only logged.
-async fn abort_quietly(client: &Client, upload: &Upload, upload_id: &str) {
-    if let Err(e) = client
+async fn abort_quietly<S: MultipartStore>(store: &S, upload: &Upload, upload_id: &str) {
+    if let Err(e) = store
         .abort(&upload.key, upload_id, &upload.options.for_parts())
         .await
     {
@@ -428,8 +514,12 @@ fn remove_checkpoint_file(upload: &Upload, events: &mpsc::UnboundedSender<Event>
 /// HEADs the object and returns the answer when it holds exactly the source: the same size and the same
 /// CRC-64 (`crc` when known — the parts' combined CRC —, else the source's, read now). `None` when the
 /// object is missing, differs, or cannot be checked (no CRC header, a failed HEAD).
-async fn stored_object(client: &Client, upload: &Upload, crc: Option<u64>) -> Option<Response> {
-    let res = match client.head(&upload.key, &upload.options.for_parts()).await {
+async fn stored_object<S: MultipartStore>(
+    store: &S,
+    upload: &Upload,
+    crc: Option<u64>,
+) -> Option<Response> {
+    let res = match store.head(&upload.key, &upload.options.for_parts()).await {
         Ok(res) => res,
         Err(e) => {
             debug!("verifying {} by HEAD failed: {e}", upload.key);
@@ -472,8 +562,8 @@ fn check_key(key: &str) -> Result<(), Error> {
 }
 
 /// The checkpoint's done parts that the server really holds with the same ETag (ListParts, all pages).
-async fn server_parts(
-    client: &Client,
+async fn server_parts<S: MultipartStore>(
+    store: &S,
     upload: &Upload,
     r: &Resume,
 ) -> Result<Vec<(u32, String)>, Error> {
@@ -484,7 +574,7 @@ async fn server_parts(
         if let Some(m) = &marker {
             query.push(("part-number-marker".to_string(), m.clone()));
         }
-        let listed = client
+        let listed = store
             .list_parts(&upload.key, &r.upload_id, query, &upload.options)
             .await;
         let (data, _) = match listed {
@@ -535,8 +625,8 @@ async fn server_parts(
     Ok(kept)
 }
 
-async fn upload_parts(
-    client: &Arc<Client>,
+async fn upload_parts<S: MultipartStore>(
+    store: &Arc<S>,
     upload: &Upload,
     start: &Start,
     num_parts: u64,
@@ -557,7 +647,7 @@ async fn upload_parts(
         stop: AtomicBool::new(false),
     });
     let job = Arc::new(PartJob {
-        client: client.clone(),
+        store: store.clone(),
         key: upload.key.clone(),
         upload_id: start.upload_id.clone(),
         source: upload.source.clone(),
@@ -588,7 +678,7 @@ async fn upload_parts(
     {
         return Err(gone.clone());
     }
-    if client.cancel.is_set() || upload.cancel.is_set() {
+    if store.cancel_flag().is_set() || upload.cancel.is_set() {
         return Err(Error::Cancelled);
     }
     if let Some(first) = failures.into_iter().next() {
@@ -599,8 +689,8 @@ async fn upload_parts(
 }
 
 /// Completes the upload and checks the whole object's CRC-64 against the parts' (combined).
-async fn complete(
-    client: &Client,
+async fn complete<S: MultipartStore>(
+    store: &S,
     upload: &Upload,
     start: &Start,
     done: BTreeMap<u32, (String, Option<u64>)>,
@@ -629,8 +719,8 @@ async fn complete(
         opts.headers.insert(name.clone(), value.clone());
     }
     let expected = crate::crc64::combine_all(crcs);
-    match client
-        .complete_tracked(&upload.key, &start.upload_id, &parts, &opts)
+    match store
+        .complete(&upload.key, &start.upload_id, &parts, &opts)
         .await
     {
         Ok(res) => {
@@ -640,7 +730,7 @@ async fn complete(
         // A try whose answer was lost (a timeout) may have completed the upload; the retry then finds no
         // upload. The object tells: the same size and CRC-64 as the parts mean it is done.
         Err(f) if f.last.is_no_such_upload() => {
-            if let Some(res) = stored_object(client, upload, Some(expected)).await {
+            if let Some(res) = stored_object(store, upload, Some(expected)).await {
                 debug!(
                     "Complete answered NoSuchUpload after {}, but {} holds exactly the parts: done",
                     f.first
@@ -717,8 +807,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-struct PartJob {
-    client: Arc<Client>,
+struct PartJob<S> {
+    store: Arc<S>,
     key: String,
     upload_id: String,
     source: Source,
@@ -734,9 +824,9 @@ struct PartJob {
     part_events: bool,
 }
 
-impl PartJob {
+impl<S: MultipartStore> PartJob<S> {
     fn cancelled(&self) -> bool {
-        self.client.cancel.is_set() || self.cancel.is_set()
+        self.store.cancel_flag().is_set() || self.cancel.is_set()
     }
 
     async fn work(self: Arc<Self>) {
@@ -757,10 +847,10 @@ impl PartJob {
                 end: part.end,
                 opts: &self.opts,
             };
-            let attempt = self.client.upload_part(&request, Some(self.sent.clone()));
+            let attempt = self.store.upload_part(&request, Some(self.sent.clone()));
             let result = tokio::select! {
                 r = attempt => r,
-                _ = self.client.cancel.cancelled() => Err(Error::Cancelled),
+                _ = self.store.cancel_flag().cancelled() => Err(Error::Cancelled),
                 _ = self.cancel.cancelled() => Err(Error::Cancelled),
             };
             let outcome = match result {
