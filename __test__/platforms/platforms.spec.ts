@@ -112,13 +112,20 @@ for (const platform of selected) {
   describe(`${platform.id}`, () => {
     let app: string
 
-    it(`npm installs the main tarball and oss-turbo-${platform.id} (--cpu ${platform.cpu} --libc ${platform.libc})`, () => {
+    it(`npm installs the main tarball and picks oss-turbo-${platform.id} (--cpu ${platform.cpu} --libc ${platform.libc})`, () => {
       app = join(dir.path, platform.id)
       mkdirSync(app)
-      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
+      // npm picks the platform package among the main package's optional dependencies by os/cpu/libc, here
+      // those of the target platform (--os/--cpu/--libc). The platform packages are on no registry: an
+      // override points that one name at its tarball; the others are not found and, optional, skipped.
+      const pkg = `oss-turbo-${platform.id}`
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'app', version: '1.0.0', private: true, overrides: { [pkg]: `file:${tarball(pkg)}` } }),
+      )
       const npm = spawnSync(
         'npm',
-        ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--os', 'linux', '--cpu', platform.cpu, '--libc', platform.libc, tarball('oss-turbo'), tarball(`oss-turbo-${platform.id}`)],
+        ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--os', 'linux', '--cpu', platform.cpu, '--libc', platform.libc, tarball('oss-turbo')],
         { cwd: app, encoding: 'utf8', timeout: 120_000 },
       )
       assert.equal(npm.status, 0, npm.stderr)
