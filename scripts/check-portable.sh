@@ -21,6 +21,9 @@ for t in "${targets[@]}"; do
       ;;
     *) unset AWS_LC_SYS_NO_JITTER_ENTROPY LIBNODE_PATH ;;
   esac
+  # Apple's clang builds for the M1 by default (NEON and the crypto extensions, which aws-lc requires on
+  # Apple arm64); zig's default aarch64 CPU has no crypto extensions: ask for the M1.
+  case $t in aarch64-apple-darwin) export CFLAGS_aarch64_apple_darwin=-mcpu=apple_m1 ;; esac
   cargo-zigbuild check --quiet -p oss-turbo --lib --target "$t"
   echo "check-portable: $t ok" >&2
 done

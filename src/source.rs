@@ -434,6 +434,28 @@ mod tests {
         std::fs::remove_file(&path).ok();
     }
 
+    /// The raw preadv2 call: what it returns is a prefix of the file at that offset, byte for byte, and
+    /// on this machine's kernel (>= 4.14) a file just written is in the page cache, so it returns data
+    /// (0 is allowed only where the file system refuses RWF_NOWAIT: then every read is a blocking one).
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    #[test]
+    fn cached_reads_return_the_files_bytes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let path = temp_file(&data);
+        let source = Source::open_file(&path).expect("open");
+        let Source::File(f) = &source else {
+            panic!("file source")
+        };
+        let mut buf = vec![0u8; 100_000];
+        let n = f.read_cached_at(&mut buf, 12_345);
+        assert!(n <= buf.len());
+        assert_eq!(&buf[..n], &data[12_345..12_345 + n]);
+        let past_end = f.read_cached_at(&mut buf, data.len() as u64 + 10);
+        assert_eq!(past_end, 0, "nothing past the end");
+        eprintln!("read_cached_at: {n} bytes from the page cache");
+        std::fs::remove_file(&path).ok();
+    }
+
     #[test]
     fn bad_paths_say_what_is_wrong() {
         let missing = Source::open_file("/nonexistent/oss-turbo/x")
