@@ -141,6 +141,12 @@ impl FileSource {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
+        // Every argument as a full register: `syscall` is variadic and the kernel reads fd and iovcnt
+        // as `unsigned long`.
+        let fd = libc::c_long::from(self.file.as_raw_fd());
+        let iovcnt: libc::c_long = 1;
+        let pos_h: libc::c_long = 0;
+        let flags = libc::c_long::from(libc::RWF_NOWAIT);
         // SAFETY: preadv2(fd, iov, iovcnt, pos_l, pos_h, flags). `iov` describes `buf`, which is valid
         // for writes of `buf.len()` bytes and borrowed mutably for the whole call; the descriptor stays
         // open because `self.file` is borrowed. On a 64-bit kernel the whole offset goes in `pos_l` and
@@ -148,12 +154,12 @@ impl FileSource {
         let n = unsafe {
             libc::syscall(
                 libc::SYS_preadv2,
-                self.file.as_raw_fd(),
+                fd,
                 &iov as *const libc::iovec,
-                1 as libc::c_int,
+                iovcnt,
                 off,
-                0 as libc::c_long,
-                libc::RWF_NOWAIT,
+                pos_h,
+                flags,
             )
         };
         usize::try_from(n).unwrap_or(0)
