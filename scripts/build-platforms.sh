@@ -2,7 +2,7 @@
 # Builds the prebuilt addons for every platform package with zig as the linker (cargo-zigbuild), into
 # target/platforms/oss-turbo.<platform>.node, and checks what each needs from the system's C library:
 #   linux-x64-gnu, linux-arm64-gnu    glibc >= 2.17 (zig links against glibc 2.17's symbol versions)
-#   linux-x64-musl, linux-arm64-musl  musl, dynamically (libc.musl-<arch>.so.1, as Alpine's Node has)
+#   linux-x64-musl, linux-arm64-musl  musl, dynamically (`libc.so`, which musl's loader answers itself)
 # Needs scripts/setup-cross.sh --build-only first (npm run package runs both).
 # Usage: scripts/build-platforms.sh [platform...]   (default: all four)
 set -euo pipefail
@@ -43,7 +43,9 @@ for p in "${platforms[@]}"; do
       echo "build-platforms: $node: needs glibc >= $max; links $needs($((SECONDS - start)) s)" >&2
       ;;
     *-musl)
-      if ! grep -q 'libc.musl-' <<<"$needs"; then
+      # zig names musl `libc.so` (Alpine's own builds say libc.musl-<arch>.so.1); musl's loader answers
+      # either name with itself. No glibc symbol versions may appear.
+      if ! grep -Eq '(^| )libc(\.musl-[a-z0-9_]+)?\.so(\.1)? ' <<<"$needs" || readelf -V -W "$node" | grep -q GLIBC_; then
         echo "build-platforms: $node does not link musl dynamically (needs: $needs)" >&2
         exit 1
       fi

