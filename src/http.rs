@@ -122,7 +122,14 @@ impl Http {
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_millis(config.timeout_ms.clamp(1000, 60_000)))
             .build()
-            .map_err(|e| Error::invalid(format!("cannot create the HTTP client: {e}")))?;
+            .map_err(|e| {
+                // reqwest says only "builder error"; the cause (e.g. no system CA certificates found, on a
+                // bare container without a CA bundle) is in its source chain.
+                Error::invalid(format!(
+                    "cannot create the HTTP client: {} (on a system without CA certificates, install a CA bundle such as the ca-certificates package)",
+                    error_chain(&e)
+                ))
+            })?;
         Ok(Arc::new(Http {
             credentials: CredentialStore::new(
                 config.credentials.clone(),
@@ -392,14 +399,21 @@ pub fn body_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Durat
     network_error(e, method, url, timeout)
 }
 
-fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {
+/// An error's message followed by those of its sources (reqwest's own message is often only "error
+/// sending request" or "builder error").
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
         source = s.source();
     }
+    detail
+}
+
+fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Duration) -> Error {
+    let mut detail = error_chain(e);
     let kind = if is_certificate_error(&detail) {
         NetworkKind::Tls
     } else if e.is_timeout() {
