@@ -166,9 +166,10 @@ impl Client {
     ) -> Result<(xml::InitiateResult, Response), Error> {
         self.require_bucket()?;
         check_key(key)?;
+        // Not idempotent: each Initiate creates an upload, so one whose answer was lost is not sent again.
         let res = self
             .http
-            .call(|| {
+            .call_not_idempotent(|| {
                 let mut req = Request::new(Method::POST, Some(key), &[200]).query("uploads", "");
                 opts.apply(&mut req);
                 req

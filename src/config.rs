@@ -30,9 +30,6 @@ pub const MSG_REGION: &str = "The region must be conform to the specifications";
 pub const MSG_ENDPOINT: &str = "The endpoint must be conform to the specifications";
 pub const MSG_PROTOCOL: &str = "Endpoint protocol must be http or https.";
 pub const MSG_REQUIRE_ENDPOINT: &str = "require options.endpoint or options.region";
-/// Raised by ali-oss's object operations (not the constructor) when there is neither a
-/// bucket nor `cname`.
-pub const MSG_NO_BUCKET: &str = "Please create a bucket first";
 
 /// ali-oss's defaults (contract §7).
 pub const DEFAULT_REGION: &str = "oss-cn-hangzhou";

@@ -116,17 +116,15 @@ impl Shift {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// `combine(crc1, crc2, self.len())`.
     pub fn combine(&self, crc1: u64, crc2: u64) -> u64 {
         gf2_times(&self.op, crc1) ^ crc2
     }
 }
 
-/// zlib-style combine: the CRC of `A || B` from `crc(A)`, `crc(B)` and `len(B)` in bytes.
+/// zlib-style combine: the CRC of `A || B` from `crc(A)`, `crc(B)` and `len(B)` in bytes (the reference
+/// the tests check [`combine_all`] and [`Shift`] against).
+#[cfg(test)]
 pub fn combine(crc1: u64, crc2: u64, len2: u64) -> u64 {
     if len2 == 0 {
         return crc1;

@@ -25,7 +25,11 @@ pub struct ServerError {
 /// How a request failed to produce a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkKind {
-    /// Connection refused, reset, DNS failure, TLS failure … (ali-oss: `RequestError`, status -1).
+    /// No connection could be made (refused, unreachable, DNS failure): the request was never sent
+    /// (ali-oss: `RequestError`, status -1).
+    Connect,
+    /// The connection failed after the request may have been sent: reset, closed, a broken body …
+    /// (ali-oss: `RequestError`, status -1).
     Request,
     /// No connection within the timeout (ali-oss: `ConnectionTimeoutError`, status -2).
     ConnectTimeout,
@@ -33,6 +37,16 @@ pub enum NetworkKind {
     ResponseTimeout,
     /// The server's TLS certificate is not trusted (`RequestError`, status -1; never retried).
     Tls,
+}
+
+impl NetworkKind {
+    /// The status ali-oss reports for it: -1 for request errors, -2 for timeouts.
+    pub fn status(self) -> i32 {
+        match self {
+            NetworkKind::Connect | NetworkKind::Request | NetworkKind::Tls => -1,
+            NetworkKind::ConnectTimeout | NetworkKind::ResponseTimeout => -2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -118,10 +132,7 @@ impl Error {
     pub fn status(&self) -> Option<i32> {
         match self.root() {
             Error::Server(e) => Some(i32::from(e.status)),
-            Error::Network { kind, .. } => Some(match kind {
-                NetworkKind::Request | NetworkKind::Tls => -1,
-                NetworkKind::ConnectTimeout | NetworkKind::ResponseTimeout => -2,
-            }),
+            Error::Network { kind, .. } => Some(kind.status()),
             Error::Cancelled | Error::UploadGone => Some(0),
             _ => None,
         }
@@ -199,7 +210,9 @@ impl Error {
             }
             Error::Network { kind, message } => {
                 let name = match kind {
-                    NetworkKind::Request | NetworkKind::Tls => "RequestError",
+                    NetworkKind::Connect | NetworkKind::Request | NetworkKind::Tls => {
+                        "RequestError"
+                    }
                     NetworkKind::ConnectTimeout => "ConnectionTimeoutError",
                     NetworkKind::ResponseTimeout => "ResponseTimeoutError",
                 };

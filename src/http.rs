@@ -293,10 +293,32 @@ impl Http {
         self.retrying(|| self.send(build())).await
     }
 
+    /// [`Http::call`] for a request whose repetition is not harmless ([`Idempotency::NotIdempotent`]).
+    pub async fn call_not_idempotent(
+        &self,
+        build: impl Fn() -> Request,
+    ) -> Result<Response, Error> {
+        self.retrying_as(Idempotency::NotIdempotent, || self.send(build()))
+            .await
+    }
+
     /// Runs `attempt` until it succeeds, fails for good, or the retries (`retryMax`) are used up, with the
     /// policy of [`crate::retry`]; a `RequestTimeTooSkewed` answer corrects the clock once and is retried
     /// at once without using up a retry.
     pub async fn retrying<T, F, Fut>(&self, attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>>,
+    {
+        self.retrying_as(Idempotency::Idempotent, attempt).await
+    }
+
+    /// [`Http::retrying`] for a request of the given idempotency.
+    pub async fn retrying_as<T, F, Fut>(
+        &self,
+        idempotency: Idempotency,
+        attempt: F,
+    ) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Error>>,
@@ -307,7 +329,7 @@ impl Http {
         retry::retry(
             &config,
             &mut backoff,
-            Idempotency::Idempotent,
+            idempotency,
             |e| {
                 let fixed = !clock_fixed && self.clock.correct(e);
                 clock_fixed |= fixed;
@@ -422,13 +444,12 @@ fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Durati
         } else {
             NetworkKind::ResponseTimeout
         }
+    } else if e.is_connect() {
+        NetworkKind::Connect
     } else {
         NetworkKind::Request
     };
-    let status = match kind {
-        NetworkKind::Request | NetworkKind::Tls => -1,
-        _ => -2,
-    };
+    let status = kind.status();
     match kind {
         NetworkKind::Tls => {
             detail = format!("the server's TLS certificate was refused ({detail}); give its CA in options.ca if it is private");
@@ -443,7 +464,7 @@ fn network_error(e: &reqwest::Error, method: &Method, url: &str, timeout: Durati
         NetworkKind::ConnectTimeout => {
             detail = format!("Connect timeout ({detail})");
         }
-        NetworkKind::Request => {
+        NetworkKind::Connect | NetworkKind::Request => {
             // urllib's first words for a refused connection, which apps match on.
             if detail.contains("Connection refused") {
                 if let Ok(u) = reqwest::Url::parse(url) {

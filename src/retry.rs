@@ -104,7 +104,8 @@ pub enum Idempotency {
     /// against the object by HEAD).
     Idempotent,
     /// The server may have acted on a request whose answer was lost: retried only when the failure shows it
-    /// did not (the server answered with a retryable error, or no connection was made in time).
+    /// did not (the server answered with a retryable error, or no connection was made). InitiateMultipartUpload:
+    /// a retry after a lost answer would leave the first upload behind, orphaned.
     NotIdempotent,
 }
 
@@ -119,7 +120,7 @@ pub fn may_retry(err: &Error, idempotency: Idempotency) -> bool {
             err.root(),
             Error::Server(_)
                 | Error::Network {
-                    kind: NetworkKind::ConnectTimeout,
+                    kind: NetworkKind::Connect | NetworkKind::ConnectTimeout,
                     ..
                 }
         ),
@@ -251,10 +252,12 @@ mod tests {
         let timeout = network(NetworkKind::ResponseTimeout);
         let reset = network(NetworkKind::Request);
         let connect = network(NetworkKind::ConnectTimeout);
+        let refused = network(NetworkKind::Connect);
         let busy = server(503, "ServiceUnavailable");
-        for e in [&timeout, &reset, &connect, &busy] {
+        for e in [&timeout, &reset, &connect, &refused, &busy] {
             assert!(may_retry(e, Idempotency::Idempotent));
         }
+        assert!(may_retry(&refused, Idempotency::NotIdempotent));
         assert!(!may_retry(&timeout, Idempotency::NotIdempotent));
         assert!(!may_retry(&reset, Idempotency::NotIdempotent));
         assert!(may_retry(&connect, Idempotency::NotIdempotent));

@@ -121,10 +121,6 @@ impl Source {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// A body for bytes `[start, end)` and the handle that yields their CRC-64 once the body was sent.
     /// Both kinds stream in chunks of at most [`CHUNK`] bytes (memory without copying), hashed as they go;
     /// every chunk handed to the socket is also added to `sent`, when given (byte-level progress).

@@ -19,6 +19,7 @@ pub struct OssErrorBody {
     pub fields: Vec<(String, String)>,
 }
 
+#[cfg(test)]
 impl OssErrorBody {
     /// The first child element with that name.
     pub fn field(&self, name: &str) -> Option<&str> {
@@ -156,8 +157,8 @@ pub fn complete_body(parts: &[(u32, &str)]) -> String {
     xml
 }
 
-/// xml2js's result tree, with object keys in document order (serde_json's `Map` sorts keys
-/// unless its `preserve_order` feature is on; [`to_json_string`] keeps the order regardless).
+/// xml2js's result tree, with object keys in document order (kept in the JSON value too: serde_json's
+/// `preserve_order` feature is on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum XmlJs {
     Null,
@@ -178,42 +179,6 @@ impl XmlJs {
                     m.insert(k.clone(), v.to_value());
                 }
                 Value::Object(m)
-            }
-        }
-    }
-
-    /// `JSON.stringify` of the xml2js result, keys in document order.
-    pub fn to_json_string(&self) -> String {
-        let mut out = String::new();
-        self.write_json(&mut out);
-        out
-    }
-
-    fn write_json(&self, out: &mut String) {
-        match self {
-            XmlJs::Null => out.push_str("null"),
-            XmlJs::Text(s) => out.push_str(&Value::String(s.clone()).to_string()),
-            XmlJs::Array(items) => {
-                out.push('[');
-                for (i, v) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    v.write_json(out);
-                }
-                out.push(']');
-            }
-            XmlJs::Object(entries) => {
-                out.push('{');
-                for (i, (k, v)) in entries.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    v.write_json(out);
-                }
-                out.push('}');
             }
         }
     }
@@ -323,11 +288,6 @@ pub fn to_xmljs(xml: &[u8]) -> Result<XmlJs, String> {
 /// all values are strings; an empty or whitespace-only document → `null`.
 pub fn to_json(xml: &[u8]) -> Result<Value, String> {
     to_xmljs(xml).map(|v| v.to_value())
-}
-
-/// `JSON.stringify(await client.parseXML(xml))`, with xml2js's key order.
-pub fn to_json_string(xml: &[u8]) -> Result<String, String> {
-    to_xmljs(xml).map(|v| v.to_json_string())
 }
 
 #[cfg(test)]
@@ -475,12 +435,8 @@ mod tests {
         let v = to_json(xml.as_bytes()).unwrap();
         let e: Value = serde_json::from_str(expected_json).unwrap();
         assert_eq!(v, e, "value for {xml:?}");
-        // and byte-identical JSON.stringify, including key order
-        assert_eq!(
-            to_json_string(xml.as_bytes()).unwrap(),
-            expected_json,
-            "{xml:?}"
-        );
+        // and byte-identical JSON.stringify, including key order (what JavaScript receives)
+        assert_eq!(serde_json::to_string(&v).unwrap(), expected_json, "{xml:?}");
     }
 
     const LIST_PARTS_1: &str = r#"<?xml version="1.0" encoding="UTF-8"?>

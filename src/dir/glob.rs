@@ -7,7 +7,6 @@ use crate::error::Error;
 
 #[derive(Debug, Clone)]
 pub struct Glob {
-    pattern: String,
     tokens: Vec<Token>,
     /// The pattern has no `/`: it is matched against the file name only.
     name_only: bool,
@@ -97,14 +96,9 @@ impl Glob {
             }
         }
         Ok(Glob {
-            pattern: pattern.to_string(),
             name_only: !trimmed.contains('/'),
             tokens,
         })
-    }
-
-    pub fn pattern(&self) -> &str {
-        &self.pattern
     }
 
     /// Whether `rel` (a relative path with `/` separators) matches.

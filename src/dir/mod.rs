@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::client::{CallOptions, CancelFlag, Client};
+use crate::debug;
 use crate::error::Error;
 use crate::multipart::checkpoint;
 use crate::multipart::plan::{self, MIN_PART_SIZE};
@@ -332,7 +333,10 @@ async fn drive(
                 tasks.spawn(async move { upload_file(&ctx2, f, permit).await });
                 while tasks.try_join_next().is_some() {}
             }
-            Item::SkippedSymlink(_) => lock(&ctx.summary).symlinks_skipped += 1,
+            Item::SkippedSymlink(path) => {
+                debug!("not following the symlink {path}");
+                lock(&ctx.summary).symlinks_skipped += 1
+            }
             Item::Unreadable { rel, reason } => {
                 let key = format!("{}{rel}", ctx.prefix);
                 lock(&ctx.summary).failed.push(Failure {

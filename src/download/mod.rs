@@ -33,8 +33,6 @@ use checkpoint::{DonePart, DownloadCheckpoint, Identity};
 
 /// Default range size: 8 MiB.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
-/// Default number of ranges in flight.
-pub const DEFAULT_PARALLEL: usize = 5;
 /// Smallest range size accepted.
 pub const MIN_PART_SIZE: u64 = 100 * 1024;
 /// Bytes gathered from the network before one positional write (per range in flight).

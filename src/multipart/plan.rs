@@ -24,10 +24,6 @@ impl Part {
     pub fn len(&self) -> u64 {
         self.end - self.start
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.end == self.start
-    }
 }
 
 /// Validates a requested part size exactly as ali-oss does (same messages), as a JS number.

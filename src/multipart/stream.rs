@@ -159,7 +159,8 @@ impl Feed {
         let _ = self.tx.send(Input::Fail(message));
     }
 
-    /// Bytes written and not yet taken into a part (for tests and diagnostics).
+    /// Bytes written and not yet taken into a part (for tests).
+    #[cfg(test)]
     pub fn pending(&self) -> u64 {
         self.pending.load(Ordering::SeqCst)
     }
