@@ -148,7 +148,8 @@ declare namespace OSS {
    * oss-turbo: the options of a stream upload. A stream **cannot be resumed from a checkpoint** (its bytes are
    * gone once sent): `checkpoint` and `checkpointFile` are refused, and any failure aborts the multipart upload.
    */
-  interface StreamUploadOptions extends Omit<MultipartUploadOptions, 'checkpoint' | 'checkpointFile' | 'progress' | 'onUploadProgress'> {
+  interface StreamUploadOptions
+    extends Omit<MultipartUploadOptions, 'checkpoint' | 'checkpointFile' | 'progress' | 'onUploadProgress'> {
     /**
      * Called after Initiate with `0`, after each stored part, and with `1` after Complete (or after the single
      * put of a stream that ended within its first part). While the stream's length is unknown `percentage`
@@ -202,7 +203,13 @@ declare namespace OSS {
     /** Job-wide figures about four times a second (awaited; the upload does not wait for it). */
     progress?: (progress: UploadDirectoryProgress) => unknown
     /** Called once per file with what happened to it. */
-    onFile?: (file: { path: string; key: string; size: number; status: 'uploaded' | 'skipped' | 'failed'; reason?: string }) => unknown
+    onFile?: (file: {
+      path: string
+      key: string
+      size: number
+      status: 'uploaded' | 'skipped' | 'failed'
+      reason?: string
+    }) => unknown
     /** Cancels the job; it then rejects with `{status: 0, name: 'cancel'}` (finished files stay uploaded). */
     signal?: AbortSignal
   }
@@ -320,8 +327,17 @@ declare namespace OSS {
   type HeadObjectResult = HeadResult
   type InitMultipartUploadOptions = PutOptions
   type CompleteMultipartUploadResult = MultipartUploadResult
-  type ListPartsQuery = { 'max-parts'?: number | string; 'part-number-marker'?: number | string; 'encoding-type'?: string }
-  type ListUploadsQuery = { prefix?: string; 'max-uploads'?: number | string; 'key-marker'?: string; 'upload-id-marker'?: string }
+  type ListPartsQuery = {
+    'max-parts'?: number | string
+    'part-number-marker'?: number | string
+    'encoding-type'?: string
+  }
+  type ListUploadsQuery = {
+    prefix?: string
+    'max-uploads'?: number | string
+    'key-marker'?: string
+    'upload-id-marker'?: string
+  }
 
   /**
    * An OSS, network or local error, shaped like ali-oss's. What `name`/`code` say:
@@ -471,9 +487,17 @@ declare class OSS {
   setBucket(name: string): this
   getBucket(): string | null
 
-  multipartUpload(name: string, file: string | Buffer, options?: OSS.MultipartUploadOptions): Promise<OSS.MultipartUploadResult>
+  multipartUpload(
+    name: string,
+    file: string | Buffer,
+    options?: OSS.MultipartUploadOptions,
+  ): Promise<OSS.MultipartUploadResult>
   /** A stream of unknown length, cut into parts of `partSize`, `parallel` at a time, with backpressure. */
-  multipartUpload(name: string, file: OSS.StreamSource, options?: OSS.StreamUploadOptions): Promise<OSS.MultipartUploadResult>
+  multipartUpload(
+    name: string,
+    file: OSS.StreamSource,
+    options?: OSS.StreamUploadOptions,
+  ): Promise<OSS.MultipartUploadResult>
   /**
    * ali-oss's `putStream`, with its result shape. oss-turbo sends a stream that ends within the first part
    * as one PutObject and a longer one as a multipart upload (bounded memory, retried parts, no 5 GB limit).
@@ -502,10 +526,7 @@ declare class OSS {
     query?: OSS.ListPartsQuery,
     options?: OSS.RequestOptions,
   ): Promise<OSS.ListPartsResult>
-  listUploads(
-    query?: OSS.ListUploadsQuery,
-    options?: OSS.RequestOptions,
-  ): Promise<OSS.ListUploadsResult>
+  listUploads(query?: OSS.ListUploadsQuery, options?: OSS.RequestOptions): Promise<OSS.ListUploadsResult>
   /** A path or a Buffer is uploaded natively; a stream goes to `putStream` (as in ali-oss, which also sends
    * `append`'s calls to its own put). */
   put(name: string, file: string | Buffer, options?: OSS.PutOptions): Promise<OSS.PutResult>
@@ -514,7 +535,11 @@ declare class OSS {
    * oss-turbo: uploads every file under `dir` to `prefix` + its path relative to `dir` (`/` separators).
    * Resolves with a summary even when some files failed (see `failed`); rejects only when the job cannot run.
    */
-  uploadDirectory(dir: string, prefix?: string, options?: OSS.UploadDirectoryOptions): Promise<OSS.UploadDirectoryResult>
+  uploadDirectory(
+    dir: string,
+    prefix?: string,
+    options?: OSS.UploadDirectoryOptions,
+  ): Promise<OSS.UploadDirectoryResult>
   head(name: string, options?: OSS.RequestOptions): Promise<OSS.HeadResult>
   /**
    * With a file path: a native, parallel, resumable download verified by CRC-64, written to a temp file

@@ -147,7 +147,14 @@ class Accelerated {
           }
           case 'initiated':
             numParts = ev.numParts
-            checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
+            checkpoint = {
+              file,
+              name,
+              fileSize: ev.fileSize,
+              partSize: ev.partSize,
+              uploadId: ev.uploadId,
+              doneParts: [],
+            }
             try {
               if (progress) await options.progress(0, checkpoint, toRes(ev.res))
               session.ack(true)
@@ -160,7 +167,14 @@ class Accelerated {
             numParts = ev.numParts
             if (!checkpoint) {
               // Resumed from options.checkpointFile: the caller gets a checkpoint object as ali-oss builds one.
-              checkpoint = { file, name, fileSize: ev.fileSize, partSize: ev.partSize, uploadId: ev.uploadId, doneParts: [] }
+              checkpoint = {
+                file,
+                name,
+                fileSize: ev.fileSize,
+                partSize: ev.partSize,
+                uploadId: ev.uploadId,
+                doneParts: [],
+              }
             }
             if (!sameParts(checkpoint.doneParts, ev.doneParts)) {
               // Duplicates, or parts the server does not hold: keep the caller's own array, with what is true.
@@ -170,7 +184,8 @@ class Accelerated {
           case 'part':
             checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
             try {
-              if (progress) await options.progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
+              if (progress)
+                await options.progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
               session.ack(true)
             } catch (err) {
               if (!callbackError) {
@@ -206,7 +221,11 @@ class Accelerated {
     const headers = { ...(options.headers || {}) }
     convertMeta(options.meta, headers)
     const out = await this._call(
-      () => this._native.initMultipartUpload(checkName(name), callOptions(options, headers, contentType(options.mime, name))),
+      () =>
+        this._native.initMultipartUpload(
+          checkName(name),
+          callOptions(options, headers, contentType(options.mime, name)),
+        ),
       this._params('POST', name, options, 'uploads', [200]),
     )
     return { res: toRes(out.res), bucket: out.bucket, name: out.name, uploadId: out.uploadId }
@@ -468,7 +487,6 @@ function contentType(mimeOpt, key) {
   return mime.getType(mimeOpt || path.extname(key || '')) || undefined
 }
 
-
 function queryStrings(query) {
   if (!query) return undefined
   const out = {}
@@ -513,8 +531,6 @@ function withData(result, res, options) {
   return result
 }
 
-
-
 // A callback threw: reject with the caller's own error, worded as ali-oss words part failures.
 function callbackFailure(err, parallel) {
   if (!err || typeof err !== 'object') return err
@@ -545,7 +561,16 @@ if (binding) require('./lib/download.js').install(OSS)
 
 if (binding) {
   // Stream sources for multipartUpload, and putStream.
-  require('./lib/stream-upload.js').install(OSS, { convertMeta, makeError, headerStrings, contentType, callbackHeaders, withData, toRes, callbackFailure })
+  require('./lib/stream-upload.js').install(OSS, {
+    convertMeta,
+    makeError,
+    headerStrings,
+    contentType,
+    callbackHeaders,
+    withData,
+    toRes,
+    callbackFailure,
+  })
   // client.uploadDirectory(dir, prefix, options).
   require('./lib/upload-directory.js').install(OSS, { convertMeta, makeError, headerStrings })
 }

@@ -40,7 +40,13 @@ async function successfulPartUploads(key: string): Promise<Map<number, number>> 
 async function interchange(first: any, second: any, key: string, useFile: boolean) {
   const data = makeData(PART * 6 + 77)
   const file = useFile ? dir.file(`${key}.bin`, data) : data
-  await emu.addFault({ api: 'UploadPart', key, partNumber: 3, times: 0, action: { type: 'error', status: 500, code: 'InternalError' } })
+  await emu.addFault({
+    api: 'UploadPart',
+    key,
+    partNumber: 3,
+    times: 0,
+    action: { type: 'error', status: 500, code: 'InternalError' },
+  })
   let saved: any = null
   const err = await rejection(
     first.multipartUpload(key, file, {
@@ -84,8 +90,18 @@ describe('checkpoint interchange with ali-oss', () => {
     await interchange(turbo(emu), ali(emu), 'turbo-then-ali', true)
   })
   it('the same with a Buffer, V4 signing', async () => {
-    await interchange(ali(emu, { authorizationV4: true }), turbo(emu, { authorizationV4: true }), 'ali-then-turbo-buf', false)
-    await interchange(turbo(emu, { authorizationV4: true }), ali(emu, { authorizationV4: true }), 'turbo-then-ali-buf', false)
+    await interchange(
+      ali(emu, { authorizationV4: true }),
+      turbo(emu, { authorizationV4: true }),
+      'ali-then-turbo-buf',
+      false,
+    )
+    await interchange(
+      turbo(emu, { authorizationV4: true }),
+      ali(emu, { authorizationV4: true }),
+      'turbo-then-ali-buf',
+      false,
+    )
   })
 })
 
@@ -94,7 +110,12 @@ describe("the docs' retry loop", () => {
     const key = 'docs-loop'
     const data = makeData(PART * 8 + 10)
     const file = dir.file('docs-loop.bin', data)
-    await emu.addFault({ api: 'UploadPart', key, partNumber: 4, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key,
+      partNumber: 4,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     await emu.addFault({ api: 'UploadPart', key, partNumber: 7, action: { type: 'reset', afterBytes: 5000 } })
     // ali-oss's default: no automatic retry, so each injected failure reaches the loop.
     const client = turbo(emu, { retryMax: 0 })
@@ -132,7 +153,12 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
     const key = 'settle'
     const data = makeData(PART * 10)
     // Part 2 fails at once, while parts 1 and 3 are slow: they must still be recorded.
-    await emu.addFault({ api: 'UploadPart', key, partNumber: 2, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key,
+      partNumber: 2,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
     await emu.addFault({ api: 'UploadPart', key, partNumber: 1, action: { type: 'delay', ms: 400 } })
     await emu.addFault({ api: 'UploadPart', key, partNumber: 3, action: { type: 'delay', ms: 400 } })
     let checkpoint: OSS.Checkpoint | undefined
@@ -157,7 +183,10 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
     // Part 1 is always in flight when part 2 fails (it is taken first); part 3 is too unless its worker had
     // not taken it yet. Either way the slow parts were waited for and recorded, and nothing new started.
     assert.ok(recorded.includes(1), `part 1 settled and was recorded: ${recorded}`)
-    assert.ok(recorded.every((n) => n === 1 || n === 3), `no part after the failure was started: ${recorded}`)
+    assert.ok(
+      recorded.every((n) => n === 1 || n === 3),
+      `no part after the failure was started: ${recorded}`,
+    )
     const listed = await turbo(emu).listParts(key, checkpoint!.uploadId)
     assert.deepEqual(
       listed.parts.map((p) => Number(p.PartNumber)),
@@ -168,7 +197,12 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
 
   it('with parallel 1 the error is thrown unchanged, with partNum', async () => {
     const key = 'serial-fail'
-    await emu.addFault({ api: 'UploadPart', key, partNumber: 2, action: { type: 'error', status: 400, code: 'InvalidArgument', message: 'bad part' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key,
+      partNumber: 2,
+      action: { type: 'error', status: 400, code: 'InvalidArgument', message: 'bad part' },
+    })
     const err = await rejection(turbo(emu).multipartUpload(key, makeData(PART * 3), { partSize: PART, parallel: 1 }))
     assert.equal(err.message, 'bad part')
     assert.equal(err.partNum, 2)
@@ -222,7 +256,12 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
     const data = makeData(PART * 3)
     const path = dir.file('changes.bin', data)
     let checkpoint: OSS.Checkpoint | undefined
-    await emu.addFault({ api: 'UploadPart', key: 'changes', partNumber: 2, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'changes',
+      partNumber: 2,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
     await rejection(
       turbo(emu).multipartUpload('changes', path, {
         partSize: PART,
@@ -259,10 +298,7 @@ describe('failure semantics (fixed where ali-oss is broken)', () => {
     const doneParts = checkpoint.doneParts
     await client.multipartUpload(key, data, { checkpoint })
     assert.equal(checkpoint.doneParts, doneParts, 'the same array')
-    assert.deepEqual(
-      doneParts.map((p) => p.number).sort(),
-      [1, 2, 3],
-    )
+    assert.deepEqual(doneParts.map((p) => p.number).sort(), [1, 2, 3])
     assert.equal(sha256((await emu.getObject(key))!), sha256(data))
   })
 })

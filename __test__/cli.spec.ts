@@ -35,7 +35,10 @@ interface Run {
   stderr: string
 }
 
-function cli(args: string[], opts: { env?: Record<string, string>; onStart?: (kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Run> {
+function cli(
+  args: string[],
+  opts: { env?: Record<string, string>; onStart?: (kill: (s: NodeJS.Signals) => void) => void } = {},
+): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: { ...process.env, OSS_ACCESS_KEY_ID: TEST_AK, OSS_ACCESS_KEY_SECRET: TEST_SK, ...opts.env },
@@ -75,7 +78,10 @@ describe('oss-turbo cp', () => {
     const cpDir = join(dir.path, 'cp-fresh')
     const run = await cli(cpArgs(file, 'cli/fresh.bin', cpDir, ['--part-size', '256K', '--parallel', '3']))
     assert.equal(run.code, 0, run.stderr)
-    assert.match(lastLine(run.stderr), /^oss-turbo: uploaded .*fresh\.bin to oss:\/\/examplebucket\/cli\/fresh\.bin: 3\.0 MiB in /)
+    assert.match(
+      lastLine(run.stderr),
+      /^oss-turbo: uploaded .*fresh\.bin to oss:\/\/examplebucket\/cli\/fresh\.bin: 3\.0 MiB in /,
+    )
     assert.match(run.stderr, /100% {2}3\.0\/3\.0 MiB/, 'a plain progress line ends at 100 %')
     assert.doesNotMatch(run.stderr, /\x1b|\r/, 'no terminal control sequences on a pipe')
     assert.ok((await emu.getObject('cli/fresh.bin'))?.equals(data), 'the object is the file, byte for byte')
@@ -86,7 +92,9 @@ describe('oss-turbo cp', () => {
   it('appends the file name to a key ending in / and accepts --v4 and sizes like 1MiB', async () => {
     const data = makeData(1536 * KiB)
     const file = dir.file('named.bin', data)
-    const run = await cli(cpArgs(file, 'cli/dir/', join(dir.path, 'cp-named'), ['--v4', '--part-size', '1MiB', '--no-progress']))
+    const run = await cli(
+      cpArgs(file, 'cli/dir/', join(dir.path, 'cp-named'), ['--v4', '--part-size', '1MiB', '--no-progress']),
+    )
     assert.equal(run.code, 0, run.stderr)
     assert.equal(run.stderr.trim().split('\n').length, 1, 'no progress lines with --no-progress')
     assert.ok((await emu.getObject('cli/dir/named.bin'))?.equals(data))
@@ -129,11 +137,18 @@ describe('oss-turbo cp', () => {
       },
     })
     assert.equal(first.code, 130, first.stderr)
-    assert.match(lastLine(first.stderr), /^oss-turbo: interrupted; checkpoint saved in .*\.json: run the same command again to resume$/)
+    assert.match(
+      lastLine(first.stderr),
+      /^oss-turbo: interrupted; checkpoint saved in .*\.json: run the same command again to resume$/,
+    )
     const saved = donePartsIn(cpDir)
     assert.ok(saved.length >= 4 && saved.length < 32, `the checkpoint holds some parts (${saved.length})`)
     const firstRun = await uploadedParts(key)
-    assert.deepEqual([...saved].sort((a, b) => a - b), [...firstRun].sort((a, b) => a - b), 'the checkpoint is exact: every part the server took, no other')
+    assert.deepEqual(
+      [...saved].sort((a, b) => a - b),
+      [...firstRun].sort((a, b) => a - b),
+      'the checkpoint is exact: every part the server took, no other',
+    )
 
     await emu.clearFaults()
     await emu.clearLog()
@@ -144,7 +159,11 @@ describe('oss-turbo cp', () => {
     const log = await emu.log()
     assert.equal(log.filter((e) => e.api === 'InitiateMultipartUpload').length, 0, 'the same upload is continued')
     const secondRun = await uploadedParts(key)
-    assert.deepEqual(secondRun.filter((n) => saved.includes(n)), [], 'no part in the checkpoint is sent again')
+    assert.deepEqual(
+      secondRun.filter((n) => saved.includes(n)),
+      [],
+      'no part in the checkpoint is sent again',
+    )
     assert.deepEqual(
       [...saved, ...secondRun].sort((a, b) => a - b),
       Array.from({ length: 32 }, (_, i) => i + 1),
@@ -171,7 +190,11 @@ describe('oss-turbo failures: one line, non-zero exit, no stack trace, no secret
     const run = await cli(cpArgs(file(), 'cli/denied.bin', join(dir.path, 'cp-denied'), ['--no-progress']), {
       env: { OSS_ACCESS_KEY_SECRET: secret },
     })
-    assertOneLine(run, 1, /^oss-turbo: upload to oss:\/\/examplebucket\/cli\/denied\.bin failed: .*\(SignatureDoesNotMatch, HTTP 403, request id \w+\)$/)
+    assertOneLine(
+      run,
+      1,
+      /^oss-turbo: upload to oss:\/\/examplebucket\/cli\/denied\.bin failed: .*\(SignatureDoesNotMatch, HTTP 403, request id \w+\)$/,
+    )
     assert.ok(!run.stderr.includes(secret), 'the secret is not printed')
   })
 
@@ -188,8 +211,16 @@ describe('oss-turbo failures: one line, non-zero exit, no stack trace, no secret
   })
 
   it('a bad option value, and no credentials', async () => {
-    assertOneLine(await cli(cpArgs(file(), 'k', dir.path, ['--part-size', 'lots'])), 2, /^oss-turbo: option '--part-size <size>' argument 'lots' is invalid/)
-    assertOneLine(await cli(cpArgs(file(), 'k', dir.path), { env: { OSS_ACCESS_KEY_ID: '' } }), 2, /^oss-turbo: no credentials: set OSS_ACCESS_KEY_ID/)
+    assertOneLine(
+      await cli(cpArgs(file(), 'k', dir.path, ['--part-size', 'lots'])),
+      2,
+      /^oss-turbo: option '--part-size <size>' argument 'lots' is invalid/,
+    )
+    assertOneLine(
+      await cli(cpArgs(file(), 'k', dir.path), { env: { OSS_ACCESS_KEY_ID: '' } }),
+      2,
+      /^oss-turbo: no credentials: set OSS_ACCESS_KEY_ID/,
+    )
   })
 
   it('--help lists the options and exits 0', async () => {

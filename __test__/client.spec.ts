@@ -128,7 +128,7 @@ describe('what the server stores', () => {
 })
 
 describe('callback', () => {
-  it('the callback server\'s JSON answer becomes result.data, as with ali-oss', async () => {
+  it("the callback server's JSON answer becomes result.data, as with ali-oss", async () => {
     const bodies: string[] = []
     const server = createServer((req, res) => {
       let body = ''
@@ -185,7 +185,9 @@ describe('errors shaped like ali-oss', () => {
     for (const v4 of [false, true]) {
       const errs: Record<string, any> = {}
       errs.ali = await rejection(ali(emu, { accessKeySecret: 'wrong', authorizationV4: v4 }).multipartUpload('x', data))
-      errs.turbo = await rejection(turbo(emu, { accessKeySecret: 'wrong', authorizationV4: v4 }).multipartUpload('x', data))
+      errs.turbo = await rejection(
+        turbo(emu, { accessKeySecret: 'wrong', authorizationV4: v4 }).multipartUpload('x', data),
+      )
       assert.equal(errs.turbo instanceof Error, true)
       for (const f of ['name', 'code', 'status']) assert.equal(errs.turbo[f], errs.ali[f], f)
       assert.equal(errs.turbo.name, 'SignatureDoesNotMatchError')
@@ -210,7 +212,14 @@ describe('errors shaped like ali-oss', () => {
     const errs = await both(async (c, who) => {
       const init = await c.initMultipartUpload(`gone-${who}`)
       await emu.expireUpload({ uploadId: init.uploadId })
-      const checkpoint = { file: data, name: `gone-${who}`, fileSize: data.length, partSize: 102400, uploadId: init.uploadId, doneParts: [] }
+      const checkpoint = {
+        file: data,
+        name: `gone-${who}`,
+        fileSize: data.length,
+        partSize: 102400,
+        uploadId: init.uploadId,
+        doneParts: [],
+      }
       return c.multipartUpload(`gone-${who}`, data, { checkpoint, parallel: 2 })
     })
     assert.equal(errs.turbo.name, 'abort')
@@ -226,10 +235,17 @@ describe('errors shaped like ali-oss', () => {
     refused.turbo = await rejection(turbo(closed, { retryMax: 0 }).multipartUpload('net', makeData(200 * KB)))
     for (const f of ['name', 'code', 'status']) assert.equal(refused.turbo[f], refused.ali[f], f)
     assert.equal(refused.turbo.status, -1)
-    await emu.addFault({ api: 'InitiateMultipartUpload', key: 'slow-init', times: 2, action: { type: 'delay', ms: 2000 } })
+    await emu.addFault({
+      api: 'InitiateMultipartUpload',
+      key: 'slow-init',
+      times: 2,
+      action: { type: 'delay', ms: 2000 },
+    })
     const slow: Record<string, any> = {}
     slow.ali = await rejection(ali(emu, { retryMax: 0, timeout: 300 }).multipartUpload('slow-init', makeData(200 * KB)))
-    slow.turbo = await rejection(turbo(emu, { retryMax: 0, timeout: 300 }).multipartUpload('slow-init', makeData(200 * KB)))
+    slow.turbo = await rejection(
+      turbo(emu, { retryMax: 0, timeout: 300 }).multipartUpload('slow-init', makeData(200 * KB)),
+    )
     assert.equal(slow.turbo.name, slow.ali.name)
     assert.equal(slow.turbo.name, 'ResponseTimeoutError')
     assert.equal(slow.turbo.status, -2, 'oss-turbo also sets the status ali-oss documents for timeouts')

@@ -88,7 +88,10 @@ describe('uploadDirectory', () => {
     assert.equal(r.skipped, 0)
     assert.deepEqual(r.failed, [])
     assert.equal(r.symlinksSkipped, 1, 'symlinks are skipped by default, and counted')
-    assert.equal(r.bytesUploaded, Object.values(files).reduce((n, b) => n + b.length, 0))
+    assert.equal(
+      r.bytesUploaded,
+      Object.values(files).reduce((n, b) => n + b.length, 0),
+    )
     await checkStored('site/', files)
     assert.equal(await emu.getObject('site/link.html'), null)
     assert.equal(perFile.length, 6)
@@ -119,7 +122,10 @@ describe('uploadDirectory', () => {
     const client = turbo(emu)
     const r = await client.uploadDirectory(root, 'g/', { include: ['*.txt', 'a/**'], exclude: '*.map' })
     assert.equal(r.uploaded, 3)
-    const keys = (await writes()).filter((e) => e.api !== 'UploadPart').map((e) => e.key).sort()
+    const keys = (await writes())
+      .filter((e) => e.api !== 'UploadPart')
+      .map((e) => e.key)
+      .sort()
     assert.deepEqual(keys, ['g/a/b/c/deep.txt', 'g/a/big.bin', 'g/ünïcödé/日本語 file.txt'])
     const bad = await rejection(client.uploadDirectory(root, 'g/', { include: '[abc' }))
     assert.match(bad.message, /invalid glob/)
@@ -150,7 +156,11 @@ describe('uploadDirectory', () => {
   it('a failing file is reported with its reason; the others are uploaded', async () => {
     const files = sample()
     const root = tree(files)
-    await emu.addFault({ api: 'PutObject', key: 'h/index.html', action: { type: 'error', status: 403, code: 'AccessDenied', message: 'nope' } })
+    await emu.addFault({
+      api: 'PutObject',
+      key: 'h/index.html',
+      action: { type: 'error', status: 403, code: 'AccessDenied', message: 'nope' },
+    })
     const r = await turbo(emu).uploadDirectory(root, 'h/', { partSize: PART })
     assert.equal(r.uploaded, 5)
     assert.equal(r.failed.length, 1)
@@ -218,7 +228,21 @@ describe('oss-turbo cp -r', () => {
     files['large/one.bin'] = makeData(8 * PART)
     const root = tree(files)
     const cps = join(tmp.path, 'cli-cps')
-    const args = ['cp', '-r', root, `oss://${TEST_BUCKET}/cli/`, '--endpoint', emu.endpoint, '--checkpoint-dir', cps, '--part-size', String(PART), '--parallel', '2', '--no-progress']
+    const args = [
+      'cp',
+      '-r',
+      root,
+      `oss://${TEST_BUCKET}/cli/`,
+      '--endpoint',
+      emu.endpoint,
+      '--checkpoint-dir',
+      cps,
+      '--part-size',
+      String(PART),
+      '--parallel',
+      '2',
+      '--no-progress',
+    ]
 
     // First run: slow parts of the large file; killed (SIGKILL, a crash) once some files are done.
     await emu.addFault({ api: 'UploadPart', key: 'cli/large/one.bin', times: 1000, action: { type: 'delay', ms: 300 } })
@@ -260,7 +284,8 @@ describe('oss-turbo cp -r', () => {
     const after = await writes()
     for (const e of after) {
       if (e.api === 'PutObject') assert.ok(!finished.has(e.key), `${e.key} was finished before and uploaded again`)
-      if (e.api === 'UploadPart') assert.ok(!partsDone.has(e.partNumber ?? 0), `part ${e.partNumber} was stored before and sent again`)
+      if (e.api === 'UploadPart')
+        assert.ok(!partsDone.has(e.partNumber ?? 0), `part ${e.partNumber} was stored before and sent again`)
     }
     assert.ok(!after.some((e) => e.api === 'InitiateMultipartUpload'), 'the large file resumed its upload')
     assert.ok(after.filter((e) => e.api === 'PutObject').length <= 40 - finished.size)
@@ -268,8 +293,22 @@ describe('oss-turbo cp -r', () => {
 
     // A failing file: exit code 1, the others uploaded, the reason on stderr.
     const other = tree({ 'ok.txt': makeData(10), 'bad.txt': makeData(10) })
-    await emu.addFault({ api: 'PutObject', key: 'cli2/bad.txt', action: { type: 'error', status: 403, code: 'AccessDenied', message: 'denied here' } })
-    const failed = await cli(['cp', '-r', other, `oss://${TEST_BUCKET}/cli2`, '--endpoint', emu.endpoint, '--checkpoint-dir', cps, '--no-progress'])
+    await emu.addFault({
+      api: 'PutObject',
+      key: 'cli2/bad.txt',
+      action: { type: 'error', status: 403, code: 'AccessDenied', message: 'denied here' },
+    })
+    const failed = await cli([
+      'cp',
+      '-r',
+      other,
+      `oss://${TEST_BUCKET}/cli2`,
+      '--endpoint',
+      emu.endpoint,
+      '--checkpoint-dir',
+      cps,
+      '--no-progress',
+    ])
     assert.equal(failed.code, 1)
     assert.match(failed.stderr, /bad\.txt/)
     assert.match(failed.stderr, /1 uploaded, 0 skipped, 1 failed/)

@@ -63,7 +63,9 @@ describe('get(name, filePath) downloads byte-identical files', () => {
       assert.equal(r.res.size, size)
       assert.deepEqual(temps(out), [])
       // The ranges: one GET up to partSize, else one ranged GET per part, each with the HEAD's ETag.
-      const gets = (await getLog(key)).filter((e) => e.api === 'GetObject' && e.headers['user-agent']?.startsWith('oss-turbo'))
+      const gets = (await getLog(key)).filter(
+        (e) => e.api === 'GetObject' && e.headers['user-agent']?.startsWith('oss-turbo'),
+      )
       const expected = size <= PART ? 1 : Math.ceil(size / PART)
       assert.equal(gets.length, expected)
       for (const g of gets) {
@@ -97,7 +99,12 @@ describe('get(name, filePath) downloads byte-identical files', () => {
     const key = 'dl/retry'
     const data = makeData(4 * PART)
     await ali(emu).put(key, data)
-    await emu.addFault({ api: 'GetObject', key, nth: 2, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'GetObject',
+      key,
+      nth: 2,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     await emu.addFault({ api: 'GetObject', key, nth: 3, action: { type: 'reset', afterBytes: 0 } })
     const target = join(freshDir('retry'), 'f.bin')
     await turbo(emu).get(key, target, { partSize: PART, parallel: 1 })
@@ -106,7 +113,7 @@ describe('get(name, filePath) downloads byte-identical files', () => {
     assert.ok(faults.length >= 1, 'the injected faults fired')
   })
 
-  it('other forms of get stay ali-oss\'s own (Buffer result, process, stream)', async () => {
+  it("other forms of get stay ali-oss's own (Buffer result, process, stream)", async () => {
     const key = 'dl/fallback'
     const data = makeData(1000)
     await ali(emu).put(key, data)
@@ -123,18 +130,31 @@ describe('failures are clean: no file at filePath, no temp file left', () => {
   // ali-oss's get(name, file) streams the error body into the file and deletes it, so its 404/403 errors lose
   // OSS's code and message ('Object not exists', 'UnknownError'); its get(name) keeps them. oss-turbo gives
   // the full error (as get(name) does) with the same name, code and status as get(name, file) where those exist.
-  it('404 and 403 have ali-oss\'s error shapes', async () => {
+  it("404 and 403 have ali-oss's error shapes", async () => {
     const out = freshDir('errors')
-    const pick = (e: any) => ({ name: e.name, code: e.code, status: e.status, message: e.message, hasRequestId: !!e.requestId })
+    const pick = (e: any) => ({
+      name: e.name,
+      code: e.code,
+      status: e.status,
+      message: e.message,
+      hasRequestId: !!e.requestId,
+    })
     const mine404 = await rejection(turbo(emu).get('dl/missing', join(out, 'a')))
     const aliFile404 = await rejection(ali(emu).get('dl/missing', join(out, 'b')))
     const aliBuf404 = await rejection(ali(emu).get('dl/missing'))
     assert.deepEqual(pick(mine404), pick(aliBuf404))
-    assert.deepEqual([mine404.name, mine404.code, mine404.status], [aliFile404.name, aliFile404.code, aliFile404.status])
+    assert.deepEqual(
+      [mine404.name, mine404.code, mine404.status],
+      [aliFile404.name, aliFile404.code, aliFile404.status],
+    )
     assert.equal(mine404.status, 404)
 
     await ali(emu).put('dl/denied', makeData(10))
-    await emu.addFault({ key: 'dl/denied', times: 0, action: { type: 'error', status: 403, code: 'AccessDenied', message: 'You have no right to access this object.' } })
+    await emu.addFault({
+      key: 'dl/denied',
+      times: 0,
+      action: { type: 'error', status: 403, code: 'AccessDenied', message: 'You have no right to access this object.' },
+    })
     const mine403 = await rejection(turbo(emu).get('dl/denied', join(out, 'c')))
     const aliFile403 = await rejection(ali(emu).get('dl/denied', join(out, 'd')))
     const aliBuf403 = await rejection(ali(emu).get('dl/denied'))
@@ -243,7 +263,9 @@ describe('resume', () => {
 const [opts, key, target, cp] = JSON.parse(process.argv[2])
 new OSS(opts).get(key, target, { partSize: ${PART}, parallel: 2, checkpointFile: cp }).then(() => process.exit(0), (e) => { console.error(e); process.exit(1) })`,
     )
-    const child = spawn(process.execPath, [script, JSON.stringify([clientOptions(emu), key, target, cpFile])], { stdio: 'inherit' })
+    const child = spawn(process.execPath, [script, JSON.stringify([clientOptions(emu), key, target, cpFile])], {
+      stdio: 'inherit',
+    })
     let saved: any = null
     for (let i = 0; i < 500 && child.exitCode === null; i++) {
       if (existsSync(cpFile)) {
@@ -279,7 +301,10 @@ new OSS(opts).get(key, target, { partSize: ${PART}, parallel: 2, checkpointFile:
       .map((e) => Number(/bytes=(\d+)-/.exec(e.headers.range)![1]) / PART + 1)
     const done = saved.doneParts.map((p: any) => p.number)
     for (const n of done) assert.ok(!fetched.includes(n), `range ${n} was not fetched again`)
-    assert.deepEqual([...fetched, ...done].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9])
+    assert.deepEqual(
+      [...fetched, ...done].sort((a, b) => a - b),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    )
     assert.equal(existsSync(cpFile), false, 'the checkpoint is removed on success')
     assert.deepEqual(temps(out), [])
   })
@@ -290,10 +315,18 @@ new OSS(opts).get(key, target, { partSize: ${PART}, parallel: 2, checkpointFile:
     const out = freshDir('changed')
     const target = join(out, 'f.bin')
     const cpFile = join(out, 'cp.json')
-    await emu.addFault({ api: 'GetObject', key, nth: 3, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
+    await emu.addFault({
+      api: 'GetObject',
+      key,
+      nth: 3,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
     await rejection(turbo(emu).get(key, target, { partSize: PART, parallel: 1, checkpointFile: cpFile }))
     const saved = JSON.parse(readFileSync(cpFile, 'utf8'))
-    assert.deepEqual(saved.doneParts.map((p: any) => p.number), [1, 2])
+    assert.deepEqual(
+      saved.doneParts.map((p: any) => p.number),
+      [1, 2],
+    )
     const data = makeData(4 * PART)
     await ali(emu).put(key, data)
     await emu.reset()
@@ -337,7 +370,6 @@ describe('emulator: synthetic objects in --bench mode', () => {
   })
 })
 
-
 describe('oss-turbo cp oss://bucket/key <file>', () => {
   const CLI = resolve(__dirname, '..', 'bin', 'oss-turbo.js')
   function cli(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -359,13 +391,31 @@ describe('oss-turbo cp oss://bucket/key <file>', () => {
     await ali(emu).put(key, data)
     const out = freshDir('cli')
     const cpDir = join(out, 'checkpoints')
-    const args = ['cp', `oss://examplebucket/${key}`, out + '/', '--endpoint', emu.endpoint, '--checkpoint-dir', cpDir, '--part-size', '100KiB', '--parallel', '1', '--retries', '0', '--no-progress']
+    const args = [
+      'cp',
+      `oss://examplebucket/${key}`,
+      out + '/',
+      '--endpoint',
+      emu.endpoint,
+      '--checkpoint-dir',
+      cpDir,
+      '--part-size',
+      '100KiB',
+      '--parallel',
+      '1',
+      '--retries',
+      '0',
+      '--no-progress',
+    ]
 
     await emu.addFault({ api: 'GetObject', key, nth: 4, action: { type: 'error', status: 500, code: 'InternalError' } })
     const failed = await cli(args)
     assert.equal(failed.code, 1)
     assert.equal(failed.stderr.trim().split('\n').length, 1, failed.stderr)
-    assert.match(failed.stderr, /download of oss:\/\/examplebucket\/cli\/dl\/data.bin failed: .*InternalError.*checkpoint kept/)
+    assert.match(
+      failed.stderr,
+      /download of oss:\/\/examplebucket\/cli\/dl\/data.bin failed: .*InternalError.*checkpoint kept/,
+    )
     assert.ok(!failed.stderr.includes('test-sk'))
     assert.equal(existsSync(join(out, 'data.bin')), false)
 
@@ -378,7 +428,15 @@ describe('oss-turbo cp oss://bucket/key <file>', () => {
     assert.equal(gets.length, 4, 'only the 4 missing ranges were fetched')
     assert.deepEqual(readdirSync(cpDir), [], 'the checkpoint is removed on success')
 
-    const missing = await cli(['cp', 'oss://examplebucket/cli/nope', join(out, 'x'), '--endpoint', emu.endpoint, '--checkpoint-dir', cpDir])
+    const missing = await cli([
+      'cp',
+      'oss://examplebucket/cli/nope',
+      join(out, 'x'),
+      '--endpoint',
+      emu.endpoint,
+      '--checkpoint-dir',
+      cpDir,
+    ])
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /NoSuchKey/)
     const bad = await cli(['cp', 'oss://examplebucket/', join(out, 'x'), '--endpoint', emu.endpoint])

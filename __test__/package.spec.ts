@@ -54,11 +54,28 @@ describe('the npm packages', () => {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'package.js'), '--out', dist], { cwd: ROOT, stdio: 'pipe' })
 
     const main = tarList(tarball('oss-turbo'))
-    for (const f of ['index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', 'lib/load-binding.js', 'bin/oss-turbo.js', 'package.json', 'README.md']) {
+    for (const f of [
+      'index.js',
+      'index.d.ts',
+      'binding.js',
+      'binding.d.ts',
+      'lib/load-binding.js',
+      'bin/oss-turbo.js',
+      'package.json',
+      'README.md',
+    ]) {
       assert.ok(main.includes(`package/${f}`), `main package has ${f}: ${main.join(', ')}`)
     }
-    assert.deepEqual(main.filter((f) => f.endsWith('.node')), [], 'the main package holds no binary')
-    assert.deepEqual(main.filter((f) => /__test__|\/src\/|emulator|Cargo/.test(f)), [], 'no sources or tests')
+    assert.deepEqual(
+      main.filter((f) => f.endsWith('.node')),
+      [],
+      'the main package holds no binary',
+    )
+    assert.deepEqual(
+      main.filter((f) => /__test__|\/src\/|emulator|Cargo/.test(f)),
+      [],
+      'no sources or tests',
+    )
 
     const platform = tarList(tarball('oss-turbo-linux-x64-gnu'))
     assert.ok(platform.includes('package/oss-turbo.linux-x64-gnu.node'), platform.join(', '))
@@ -66,16 +83,32 @@ describe('the npm packages', () => {
   })
 
   it('installs from the two tarballs into a fresh project with no cargo on PATH', () => {
-    assert.equal((spawnSync('cargo', ['--version'], { env }).error as NodeJS.ErrnoException | undefined)?.code, 'ENOENT', 'cargo is not reachable')
+    assert.equal(
+      (spawnSync('cargo', ['--version'], { env }).error as NodeJS.ErrnoException | undefined)?.code,
+      'ENOENT',
+      'cargo is not reachable',
+    )
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }))
     const npm = spawnSync(
       'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball('oss-turbo'), tarball('oss-turbo-linux-x64-gnu')],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--prefer-offline',
+        '--loglevel=error',
+        tarball('oss-turbo'),
+        tarball('oss-turbo-linux-x64-gnu'),
+      ],
       { cwd: app, env, encoding: 'utf8', timeout: 60_000 },
     )
     assert.equal(npm.status, 0, npm.stderr)
     const installed = require(join(app, 'node_modules', 'oss-turbo', 'package.json'))
-    assert.deepEqual(installed.optionalDependencies, { 'oss-turbo-linux-x64-gnu': installed.version }, 'the platform package is an optional dependency')
+    assert.deepEqual(
+      installed.optionalDependencies,
+      { 'oss-turbo-linux-x64-gnu': installed.version },
+      'the platform package is an optional dependency',
+    )
   })
 
   it('uploads to the emulator through require("oss-turbo")', async () => {
@@ -103,12 +136,25 @@ client.multipartUpload('pkg/lib.bin', ${JSON.stringify(file)}, { partSize: 256 *
     const data = makeData(300 * 1024)
     const file = dir.file('cli.bin', data)
     const bin = join(app, 'node_modules', '.bin', 'oss-turbo')
-    const run = spawnSync(bin, ['cp', file, `oss://${TEST_BUCKET}/pkg/cli.bin`, '--endpoint', emu.endpoint, '--checkpoint-dir', join(dir.path, 'cps'), '--no-progress'], {
-      cwd: app,
-      env,
-      encoding: 'utf8',
-      timeout: 30_000,
-    })
+    const run = spawnSync(
+      bin,
+      [
+        'cp',
+        file,
+        `oss://${TEST_BUCKET}/pkg/cli.bin`,
+        '--endpoint',
+        emu.endpoint,
+        '--checkpoint-dir',
+        join(dir.path, 'cps'),
+        '--no-progress',
+      ],
+      {
+        cwd: app,
+        env,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    )
     assert.equal(run.status, 0, run.stderr)
     assert.ok((await emu.getObject('pkg/cli.bin'))?.equals(data))
   })

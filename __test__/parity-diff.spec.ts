@@ -40,7 +40,10 @@ function fields(e: any): Record<string, unknown> {
     requestId: typeof e.requestId === 'string' && e.requestId.length > 0,
     hostId: e.hostId === undefined ? undefined : typeof e.hostId,
     host: e.host,
-    params: e.params === undefined ? undefined : { method: e.params.method, bucket: e.params.bucket, object: e.params.object },
+    params:
+      e.params === undefined
+        ? undefined
+        : { method: e.params.method, bucket: e.params.bucket, object: e.params.object },
   }
 }
 
@@ -68,8 +71,16 @@ describe('1-2: refreshSTSToken', () => {
   })
 
   it('without a refresh, the stale token fails the same way in both', async () => {
-    const [a, t] = both({ accessKeyId: 'sts-ak', accessKeySecret: 'sts-sk', stsToken: 'stale-token', refreshSTSTokenInterval: 1000 })
-    const [ea, et] = [await rejection(a.put('sts/x', Buffer.from('x'))), await rejection(t.put('sts/x', Buffer.from('x')))]
+    const [a, t] = both({
+      accessKeyId: 'sts-ak',
+      accessKeySecret: 'sts-sk',
+      stsToken: 'stale-token',
+      refreshSTSTokenInterval: 1000,
+    })
+    const [ea, et] = [
+      await rejection(a.put('sts/x', Buffer.from('x'))),
+      await rejection(t.put('sts/x', Buffer.from('x'))),
+    ]
     assert.deepEqual(fields(et), fields(ea))
     assert.equal(et.status, 403)
   })
@@ -273,7 +284,10 @@ describe('7: error shapes', () => {
       const [ea, et] = [await rejection(a[call](key, data)), await rejection(t[call](key, data))]
       assert.equal(et.name, 'InvalidObjectNameError', call)
       assert.equal(et.status, 400)
-      assert.deepEqual({ name: et.name, code: et.code, status: et.status }, { name: ea.name, code: ea.code, status: ea.status })
+      assert.deepEqual(
+        { name: et.name, code: et.code, status: et.status },
+        { name: ea.name, code: ea.code, status: ea.status },
+      )
     }
   })
 })

@@ -74,8 +74,19 @@ describe('faults the upload rides out (default retries)', () => {
 
   it('500 and 503 on some parts', async () => {
     const data = makeData(PART * 6)
-    await emu.addFault({ api: 'UploadPart', key: '5xx', partNumber: 2, times: 2, action: { type: 'error', status: 500, code: 'InternalError' } })
-    await emu.addFault({ api: 'UploadPart', key: '5xx', partNumber: 5, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: '5xx',
+      partNumber: 2,
+      times: 2,
+      action: { type: 'error', status: 500, code: 'InternalError' },
+    })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: '5xx',
+      partNumber: 5,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     const { checkpoint } = await upload(turbo(emu), '5xx', data)
     assert.equal(await stored('5xx'), sha256(data))
     assert.deepEqual(checkpoint.doneParts.map((p) => p.number).sort(), [1, 2, 3, 4, 5, 6])
@@ -103,7 +114,12 @@ describe('faults the upload rides out (default retries)', () => {
 
   it('with retryMax 0 the same fault fails the upload (ali-oss semantics), with a checkpoint to resume from', async () => {
     const data = makeData(PART * 4)
-    await emu.addFault({ api: 'UploadPart', key: 'no-retry', partNumber: 2, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'no-retry',
+      partNumber: 2,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     let checkpoint: OSS.Checkpoint | undefined
     const err = await rejection(
       turbo(emu, { retryMax: 0 }).multipartUpload('no-retry', data, {
@@ -115,11 +131,16 @@ describe('faults the upload rides out (default retries)', () => {
       }),
     )
     assert.equal(err.status, 503)
-    assert.deepEqual(checkpoint!.doneParts.map((p) => p.number), [1])
+    assert.deepEqual(
+      checkpoint!.doneParts.map((p) => p.number),
+      [1],
+    )
   })
 
   it('a wrong secret fails at once: no retry storm', async () => {
-    const err = await rejection(turbo(emu, { accessKeySecret: 'not-the-secret' }).multipartUpload('denied', makeData(PART * 3)))
+    const err = await rejection(
+      turbo(emu, { accessKeySecret: 'not-the-secret' }).multipartUpload('denied', makeData(PART * 3)),
+    )
     assert.equal(err.code, 'SignatureDoesNotMatch')
     const log = (await emu.log()).filter((e) => e.key === 'denied')
     assert.equal(log.length, 1, 'one request, not retried')
@@ -127,14 +148,22 @@ describe('faults the upload rides out (default retries)', () => {
 
   it('a 503 at Complete is retried like any other request', async () => {
     const data = makeData(PART * 2)
-    await emu.addFault({ api: 'CompleteMultipartUpload', key: 'complete-503', action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'CompleteMultipartUpload',
+      key: 'complete-503',
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     await upload(turbo(emu), 'complete-503', data)
     assert.equal(await stored('complete-503'), sha256(data))
     assert.deepEqual((await attempts('complete-503', 'CompleteMultipartUpload')).get(0), [503, 200])
   })
 
   it('InvalidPart at Complete is reported, not retried', async () => {
-    await emu.addFault({ api: 'CompleteMultipartUpload', key: 'bad-complete', action: { type: 'error', status: 400, code: 'InvalidPart' } })
+    await emu.addFault({
+      api: 'CompleteMultipartUpload',
+      key: 'bad-complete',
+      action: { type: 'error', status: 400, code: 'InvalidPart' },
+    })
     const err = await rejection(turbo(emu).multipartUpload('bad-complete', makeData(PART * 2), { partSize: PART }))
     assert.equal(err.name, 'InvalidPartError')
     assert.equal((await attempts('bad-complete', 'CompleteMultipartUpload')).get(0)!.length, 1)
@@ -155,17 +184,31 @@ describe('the durable checkpoint file', () => {
     const data = makeData(PART * 6)
     const path = dir.file('cpf.bin', data)
     const cpFile = join(dir.path, 'cpf.checkpoint.json')
-    await emu.addFault({ api: 'UploadPart', key: 'cpf', partNumber: 4, times: 0, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
-    const first = await rejection(turbo(emu).multipartUpload('cpf', path, { partSize: PART, parallel: 1, checkpointFile: cpFile }))
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'cpf',
+      partNumber: 4,
+      times: 0,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
+    const first = await rejection(
+      turbo(emu).multipartUpload('cpf', path, { partSize: PART, parallel: 1, checkpointFile: cpFile }),
+    )
     assert.equal(first.partNum, 4)
     const saved = JSON.parse(readFileSync(cpFile, 'utf8'))
-    assert.deepEqual(saved.doneParts.map((p: OSS.DonePart) => p.number), [1, 2, 3])
+    assert.deepEqual(
+      saved.doneParts.map((p: OSS.DonePart) => p.number),
+      [1, 2, 3],
+    )
     for (const k of ['file', 'name', 'fileSize', 'partSize', 'uploadId']) assert.ok(k in saved, k)
     assert.equal(saved.file, path)
     await emu.clearFaults()
     await emu.clearLog()
     const calls: number[] = []
-    const r = await turbo(emu).multipartUpload('cpf', path, { checkpointFile: cpFile, progress: (p) => void calls.push(p) })
+    const r = await turbo(emu).multipartUpload('cpf', path, {
+      checkpointFile: cpFile,
+      progress: (p) => void calls.push(p),
+    })
     assert.equal(r.res.status, 200)
     assert.equal(await stored('cpf'), sha256(data))
     assert.deepEqual(calls, [4 / 7, 5 / 7, 6 / 7, 1], 'resumed: only parts 4-6 were uploaded')
@@ -182,7 +225,10 @@ describe('the durable checkpoint file', () => {
     try {
       writeFileSync(cpFile, '{"uploadId": "trunc')
       await turbo(emu).multipartUpload('bad-cpf', data, { partSize: PART, checkpointFile: cpFile })
-      writeFileSync(cpFile, JSON.stringify({ file: null, name: 'other-key', fileSize: 1, partSize: PART, uploadId: 'X', doneParts: [] }))
+      writeFileSync(
+        cpFile,
+        JSON.stringify({ file: null, name: 'other-key', fileSize: 1, partSize: PART, uploadId: 'X', doneParts: [] }),
+      )
       await turbo(emu).multipartUpload('bad-cpf', data, { partSize: PART, checkpointFile: cpFile })
     } finally {
       console.warn = warn
@@ -195,7 +241,13 @@ describe('the durable checkpoint file', () => {
   it('an upload that vanished between two runs starts again instead of failing forever', async () => {
     const data = makeData(PART * 3)
     const cpFile = join(dir.path, 'vanish.checkpoint.json')
-    await emu.addFault({ api: 'UploadPart', key: 'vanish', partNumber: 2, times: 0, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'vanish',
+      partNumber: 2,
+      times: 0,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
     await rejection(turbo(emu).multipartUpload('vanish', data, { partSize: PART, parallel: 1, checkpointFile: cpFile }))
     const old = JSON.parse(readFileSync(cpFile, 'utf8'))
     await emu.clearFaults()
@@ -272,7 +324,9 @@ describe('cancellation', () => {
   })
 
   it('an already aborted signal rejects before anything is sent', async () => {
-    const err = await rejection(turbo(emu).multipartUpload('pre-aborted', makeData(PART * 2), { signal: AbortSignal.abort() }))
+    const err = await rejection(
+      turbo(emu).multipartUpload('pre-aborted', makeData(PART * 2), { signal: AbortSignal.abort() }),
+    )
     assert.deepEqual(err, { status: 0, name: 'cancel' })
     assert.equal((await emu.log()).length, 0)
   })
@@ -296,7 +350,12 @@ describe('cancellation', () => {
 describe('byte-level progress', () => {
   it('onUploadProgress moves inside parts, ends exactly at total, and does not count a retried part twice', async () => {
     const data = makeData(4 * 1024 * 1024 + 3)
-    await emu.addFault({ api: 'UploadPart', key: 'bytes', partNumber: 1, action: { type: 'reset', afterBytes: 1024 * 1024 } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'bytes',
+      partNumber: 1,
+      action: { type: 'reset', afterBytes: 1024 * 1024 },
+    })
     await emu.addFault({ api: 'UploadPart', key: 'bytes', times: 0, action: { type: 'delay', ms: 150 } })
     const seen: Array<{ loaded: number; total: number }> = []
     await turbo(emu).multipartUpload('bytes', data, {
@@ -317,8 +376,18 @@ describe('STS credentials', () => {
     // token-1 dies 1 s from now, while the upload (8 rounds of 120 ms parts) is still running; the client
     // refreshes every 200 ms. A part signed with token-1 after its death would get 403 SecurityTokenExpired.
     // (The margin is generous so that a loaded machine delaying the refresh callback cannot fail the test.)
-    await emu.addCredentials({ accessKeyId: 'sts-1', accessKeySecret: 'sts-secret-1', securityToken: 'token-1', expiresInMs: 1000 })
-    await emu.addCredentials({ accessKeyId: 'sts-2', accessKeySecret: 'sts-secret-2', securityToken: 'token-2', expiresInMs: 60_000 })
+    await emu.addCredentials({
+      accessKeyId: 'sts-1',
+      accessKeySecret: 'sts-secret-1',
+      securityToken: 'token-1',
+      expiresInMs: 1000,
+    })
+    await emu.addCredentials({
+      accessKeyId: 'sts-2',
+      accessKeySecret: 'sts-secret-2',
+      securityToken: 'token-2',
+      expiresInMs: 60_000,
+    })
     let refreshes = 0
     let running = 0
     let maxRunning = 0
@@ -343,11 +412,17 @@ describe('STS credentials', () => {
     assert.ok(refreshes >= 1, `refreshed ${refreshes} times`)
     assert.equal(maxRunning, 1, 'one refresh at a time; concurrent parts waited for it')
     const shown = JSON.stringify(client.options)
-    assert.ok(!shown.includes('sts-secret') && !shown.includes('token-'), 'refreshed secrets stay out of client.options in JSON')
+    assert.ok(
+      !shown.includes('sts-secret') && !shown.includes('token-'),
+      'refreshed secrets stay out of client.options in JSON',
+    )
     assert.equal((client.options as { stsToken?: string }).stsToken, 'token-2')
     const statuses = (await emu.log()).filter((e) => e.key === 'sts').map((e) => e.status)
     assert.ok(statuses.length >= 34)
-    assert.ok(statuses.every((st) => st === 200), `no request was refused: ${statuses.join(',')}`)
+    assert.ok(
+      statuses.every((st) => st === 200),
+      `no request was refused: ${statuses.join(',')}`,
+    )
   })
 })
 
@@ -399,9 +474,18 @@ describe('bad input: a clear error and nothing sent', () => {
     const shapes: Array<[Record<string, unknown>, RegExp]> = [
       [{ uploadId: 'U', name: 'k', file: data, fileSize: 'big', partSize: PART, doneParts: [] }, /fileSize/],
       [{ uploadId: 'U', name: 'k', file: 42, fileSize: data.length, partSize: PART, doneParts: [] }, /file must be/],
-      [{ uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: PART, doneParts: {} }, /doneParts must be an array/],
-      [{ uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: PART, doneParts: [{ n: 1 }] }, /\{number, etag\}/],
-      [{ uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: 10, doneParts: [] }, /more than the 10000/],
+      [
+        { uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: PART, doneParts: {} },
+        /doneParts must be an array/,
+      ],
+      [
+        { uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: PART, doneParts: [{ n: 1 }] },
+        /\{number, etag\}/,
+      ],
+      [
+        { uploadId: 'U', name: 'k', file: data, fileSize: data.length, partSize: 10, doneParts: [] },
+        /more than the 10000/,
+      ],
     ]
     for (const [checkpoint, message] of shapes) {
       const err = await rejection(turbo(emu).multipartUpload('k', data, { checkpoint: checkpoint as never }))
@@ -430,16 +514,29 @@ describe('secrets never leak', () => {
   it('not in errors, error properties, checkpoint files or the debug log', async () => {
     const secret = 'SECRET-sk-7d1e0c'
     const token = 'TOKEN-sts-93ab55'
-    await emu.addCredentials({ accessKeyId: 'leak-ak', accessKeySecret: secret, securityToken: token, expiresInMs: 600_000 })
+    await emu.addCredentials({
+      accessKeyId: 'leak-ak',
+      accessKeySecret: secret,
+      securityToken: token,
+      expiresInMs: 600_000,
+    })
     const data = makeData(PART * 5)
     const file = dir.file('leak.bin', data)
     const cpFile = join(dir.path, 'leak.json')
     await emu.addFault({ api: 'UploadPart', key: 'leak', partNumber: 2, action: { type: 'reset', afterBytes: 1000 } })
-    await emu.addFault({ api: 'UploadPart', key: 'leak', partNumber: 4, times: 0, action: { type: 'error', status: 400, code: 'InvalidArgument' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      key: 'leak',
+      partNumber: 4,
+      times: 0,
+      action: { type: 'error', status: 400, code: 'InvalidArgument' },
+    })
     const run = (client: Record<string, unknown>) =>
       new Promise<{ out: string; err: string; code: number | null }>((resolve) => {
         const cfg = { client, key: 'leak', file, options: { partSize: PART, parallel: 2, checkpointFile: cpFile } }
-        const child = spawn(process.execPath, [CHILD, JSON.stringify(cfg)], { env: { ...process.env, OSS_TURBO_LOG: 'debug' } })
+        const child = spawn(process.execPath, [CHILD, JSON.stringify(cfg)], {
+          env: { ...process.env, OSS_TURBO_LOG: 'debug' },
+        })
         let out = ''
         let err = ''
         child.stdout.on('data', (d) => (out += d))
@@ -471,7 +568,13 @@ describe('crash and resume', () => {
     // Slow the parts a little so that every kill lands mid-upload.
     await emu.addFault({ api: 'UploadPart', key: 'crash', times: 0, action: { type: 'delay', ms: 40 } })
     const cfg = {
-      client: { endpoint: emu.endpoint, bucket: TEST_BUCKET, region: TEST_REGION, accessKeyId: TEST_AK, accessKeySecret: 'test-sk' },
+      client: {
+        endpoint: emu.endpoint,
+        bucket: TEST_BUCKET,
+        region: TEST_REGION,
+        accessKeyId: TEST_AK,
+        accessKeySecret: 'test-sk',
+      },
       key: 'crash',
       file,
       options: { partSize: 1024 * 1024, parallel: 4, checkpointFile: cpFile },
@@ -514,7 +617,9 @@ describe('load', () => {
     const client = turbo(emu)
     const sources = Array.from({ length: 32 }, (_, i) => makeData(32 * 1024 * 1024 + i))
     const before = process.resourceUsage().maxRSS
-    await Promise.all(sources.map((data, i) => client.multipartUpload(`load/${i}`, data, { partSize: 4 * 1024 * 1024, parallel: 4 })))
+    await Promise.all(
+      sources.map((data, i) => client.multipartUpload(`load/${i}`, data, { partSize: 4 * 1024 * 1024, parallel: 4 })),
+    )
     for (let i = 0; i < sources.length; i++) assert.equal(await stored(`load/${i}`), sha256(sources[i]), `object ${i}`)
     const grew = (process.resourceUsage().maxRSS - before) / 1024
     t.diagnostic(`32 × 32 MiB at once: peak RSS grew by ${grew.toFixed(0)} MiB over the 1 GiB of source Buffers`)
@@ -531,7 +636,13 @@ describe('load', () => {
       closeSync(fd)
       // In a child process, so that its peak RSS is the upload's own.
       const cfg = {
-        client: { endpoint: bench.endpoint, bucket: TEST_BUCKET, region: TEST_REGION, accessKeyId: TEST_AK, accessKeySecret: 'test-sk' },
+        client: {
+          endpoint: bench.endpoint,
+          bucket: TEST_BUCKET,
+          region: TEST_REGION,
+          accessKeyId: TEST_AK,
+          accessKeySecret: 'test-sk',
+        },
         key: 'gib',
         file,
         options: { partSize: PART, parallel: 8 },
@@ -542,7 +653,10 @@ describe('load', () => {
       child.stdout.on('data', (d) => (out += d))
       child.stderr.on('data', (d) => (err += d))
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
-      const lines = out.trim().split('\n').map((l) => JSON.parse(l))
+      const lines = out
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
       const last = lines[lines.length - 1]
       assert.equal(code, 0, out.slice(-500) + err)
       assert.match(err, /partSize has been set to 107375/)

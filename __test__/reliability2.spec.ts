@@ -3,7 +3,18 @@
 // their bytes, errors say what failed, SIGTERM keeps the checkpoint. Every case runs against the emulator.
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, openSync, writeSync, closeSync, truncateSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+  truncateSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
 
@@ -137,7 +148,11 @@ describe('1. a finished upload is never reported as failed', () => {
     assert.equal(existsSync(cpFile), false, 'the checkpoint file is removed')
     assert.deepEqual(await openUploads(), [])
     const calls = await apis(key)
-    assert.equal(calls.filter((c) => c.startsWith('UploadPart')).length, 3, `the file was not uploaded again: ${calls.join(' ')}`)
+    assert.equal(
+      calls.filter((c) => c.startsWith('UploadPart')).length,
+      3,
+      `the file was not uploaded again: ${calls.join(' ')}`,
+    )
     assert.equal(calls.filter((c) => c.startsWith('InitiateMultipartUpload')).length, 1, 'no new upload')
   })
 
@@ -145,8 +160,17 @@ describe('1. a finished upload is never reported as failed', () => {
     const key = 'not-stored'
     const data = makeData(PART * 2 + 1)
     // First try: a 503 (not applied); the retry: the upload is gone (injected NoSuchUpload).
-    await emu.addFault({ api: 'CompleteMultipartUpload', key, action: { type: 'error', status: 503, code: 'ServiceUnavailable', message: 'busy' } })
-    await emu.addFault({ api: 'CompleteMultipartUpload', key, nth: 2, action: { type: 'error', status: 404, code: 'NoSuchUpload', message: 'gone' } })
+    await emu.addFault({
+      api: 'CompleteMultipartUpload',
+      key,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable', message: 'busy' },
+    })
+    await emu.addFault({
+      api: 'CompleteMultipartUpload',
+      key,
+      nth: 2,
+      action: { type: 'error', status: 404, code: 'NoSuchUpload', message: 'gone' },
+    })
     const err = await rejection(turbo(emu, { retryMax: 1 }).multipartUpload(key, data, { partSize: PART }))
     assert.equal(err.name, 'ServiceUnavailableError')
     assert.equal(err.code, 'ServiceUnavailable')
@@ -157,7 +181,10 @@ describe('1. a finished upload is never reported as failed', () => {
     assert.ok(calls.includes('HeadObject:404'), calls.join(' '))
     // The upload stays, so a checkpoint can still resume it; the test cleans it up.
     const open = (await turbo(emu).listUploads({})).uploads
-    assert.deepEqual(open.map((u: { name: string }) => u.name), [key])
+    assert.deepEqual(
+      open.map((u: { name: string }) => u.name),
+      [key],
+    )
     await turbo(emu).abortMultipartUpload(key, open[0].uploadId)
   })
 
@@ -180,7 +207,9 @@ describe('1. a finished upload is never reported as failed', () => {
       assert.equal(checkpoint.doneParts.length, 3)
       if (who === 'turbo') {
         // The object is this file: the resume is a normal completion (a deliberate improvement on ali-oss).
-        const again = await client.multipartUpload(key, file, { checkpoint: { ...checkpoint, doneParts: [...checkpoint.doneParts] } })
+        const again = await client.multipartUpload(key, file, {
+          checkpoint: { ...checkpoint, doneParts: [...checkpoint.doneParts] },
+        })
         assert.equal(again.res.status, 200)
         assert.equal(again.name, key)
         assert.equal(await storedSha(key), sha256(data))
@@ -263,7 +292,10 @@ describe('3. a checkpoint file that cannot be written fails before any part', ()
     const err = await rejection(turbo(emu).multipartUpload(key, data, { partSize: PART, checkpointFile }))
     const calls = await apis(key)
     assert.ok(!calls.some((c) => c.startsWith('UploadPart')), `no part was sent: ${calls.join(' ')}`)
-    assert.ok(calls.includes('InitiateMultipartUpload:200') && calls.includes('AbortMultipartUpload:204'), calls.join(' '))
+    assert.ok(
+      calls.includes('InitiateMultipartUpload:200') && calls.includes('AbortMultipartUpload:204'),
+      calls.join(' '),
+    )
     assert.deepEqual(await openUploads(), [], 'the just-initiated upload was aborted')
     assert.equal(err instanceof Error, true)
     assert.ok(err.message.startsWith(`cannot write the checkpoint file ${checkpointFile}: ${err.code} (`), err.message)
@@ -320,7 +352,9 @@ describe('3. a checkpoint file that cannot be written fails before any part', ()
       assert.equal(await storedSha(key), sha256(data))
       assert.deepEqual(await openUploads(), [])
       assert.ok(
-        warned.some((w) => w.includes(`cannot write the checkpoint file ${cpFile}: ENOSPC`) && w.includes('the upload goes on')),
+        warned.some(
+          (w) => w.includes(`cannot write the checkpoint file ${cpFile}: ENOSPC`) && w.includes('the upload goes on'),
+        ),
         warned.join('\n'),
       )
       assert.equal(existsSync(cpFile), false, 'removed after success')
@@ -329,7 +363,7 @@ describe('3. a checkpoint file that cannot be written fails before any part', ()
     }
   })
 
-  it("stale temp files of a killed writer are removed the next time the checkpoint is written", async () => {
+  it('stale temp files of a killed writer are removed the next time the checkpoint is written', async () => {
     const cpDir = join(dir.path, 'stale')
     mkdirSync(cpDir)
     const cpFile = join(cpDir, 'up.json')
@@ -353,7 +387,11 @@ describe('4. files whose size stat does not know', () => {
       const got = await emu.getObject(`proc-${who}`)
       assert.ok(got && got.length > 100, `${who}: ${got?.length} bytes`)
       assert.match(got!.toString(), /^Name:\t/, who)
-      assert.match(got!.toString(), new RegExp(`\\nPid:\\t${process.pid}\\n`), `${who}: the reading process's own status`)
+      assert.match(
+        got!.toString(),
+        new RegExp(`\\nPid:\\t${process.pid}\\n`),
+        `${who}: the reading process's own status`,
+      )
     }
   })
 
@@ -395,7 +433,11 @@ describe('5. errors say what failed', () => {
 
   it('an unreadable server reply is a ProtocolError', async () => {
     // A 200 carrying an error document is not the InitiateMultipartUploadResult the client needs.
-    await emu.addFault({ api: 'InitiateMultipartUpload', key: 'garbled', action: { type: 'error', status: 200, code: 'Garbled' } })
+    await emu.addFault({
+      api: 'InitiateMultipartUpload',
+      key: 'garbled',
+      action: { type: 'error', status: 200, code: 'Garbled' },
+    })
     const err = await rejection(turbo(emu).multipartUpload('garbled', makeData(PART * 2), { partSize: PART }))
     assert.equal(err.name, 'ProtocolError')
     assert.equal(err.code, 'ProtocolError')
@@ -409,7 +451,20 @@ describe('6. signals', () => {
     const data = makeData(PART * 20)
     const file = dir.file('term.bin', data)
     const cpDir = join(dir.path, 'cp-term')
-    const args = ['cp', file, `oss://${TEST_BUCKET}/${key}`, '--endpoint', emu.endpoint, '--checkpoint-dir', cpDir, '--part-size', '100K', '--parallel', '2', '--no-progress']
+    const args = [
+      'cp',
+      file,
+      `oss://${TEST_BUCKET}/${key}`,
+      '--endpoint',
+      emu.endpoint,
+      '--checkpoint-dir',
+      cpDir,
+      '--part-size',
+      '100K',
+      '--parallel',
+      '2',
+      '--no-progress',
+    ]
     await emu.addFault({ api: 'UploadPart', key, times: 0, action: { type: 'delay', ms: 150 } })
     const donePartsIn = () => {
       try {
@@ -437,7 +492,10 @@ describe('6. signals', () => {
     })
     assert.equal(first.code, 143, first.stderr)
     const lines = first.stderr.trim().split('\n')
-    assert.match(lines[lines.length - 1], /^oss-turbo: terminated; checkpoint saved in .*\.json: run the same command again to resume$/)
+    assert.match(
+      lines[lines.length - 1],
+      /^oss-turbo: terminated; checkpoint saved in .*\.json: run the same command again to resume$/,
+    )
     assert.ok(donePartsIn() >= 3, 'the checkpoint holds parts')
     assert.ok(!readdirSync(cpDir).some((n) => n.endsWith('.tmp')), 'no temp file is left')
     await emu.clearFaults()

@@ -97,9 +97,13 @@ describe('multipartUpload from a stream', () => {
   it('sends a stream that ends within the first part as one PutObject (an empty one too)', async () => {
     const data = makeData(PART)
     const client = turbo(emu)
-    const r = await client.multipartUpload('s/small.bin', Readable.from([data.subarray(0, 1000), data.subarray(1000)]), {
-      partSize: PART,
-    })
+    const r = await client.multipartUpload(
+      's/small.bin',
+      Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+      {
+        partSize: PART,
+      },
+    )
     assert.equal(r.res.status, 200)
     assert.equal(await stored('s/small.bin'), sha256(data))
     assert.deepEqual(await apis('s/small.bin'), ['PutObject'])
@@ -188,7 +192,12 @@ describe('multipartUpload from a stream', () => {
   it('a part that fails once is retried from its buffered bytes', async () => {
     const data = makeData(3 * PART)
     const client = turbo(emu)
-    await emu.addFault({ api: 'UploadPart', partNumber: 2, times: 1, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      partNumber: 2,
+      times: 1,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     await client.multipartUpload('s/retry.bin', slices(data, 30000), { partSize: PART })
     assert.equal(await stored('s/retry.bin'), sha256(data))
     const log = (await emu.log()).filter((e) => e.api === 'UploadPart' && e.partNumber === 2)
@@ -201,7 +210,11 @@ describe('multipartUpload from a stream', () => {
   it('a part that keeps failing aborts the upload and rejects with the part error', async () => {
     const data = makeData(4 * PART)
     const client = turbo(emu)
-    await emu.addFault({ api: 'UploadPart', partNumber: 2, action: { type: 'error', status: 403, code: 'AccessDenied', message: 'no' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      partNumber: 2,
+      action: { type: 'error', status: 403, code: 'AccessDenied', message: 'no' },
+    })
     let pulled = 0
     async function* counted() {
       for await (const c of slices(data, 10000)) {
@@ -221,7 +234,12 @@ describe('multipartUpload from a stream', () => {
   it('a part that fails every retry (503) is retried, then the upload is aborted (no orphan)', async () => {
     const data = makeData(3 * PART)
     const client = turbo(emu, { retryMax: 2 })
-    await emu.addFault({ api: 'UploadPart', partNumber: 2, times: 100, action: { type: 'error', status: 503, code: 'ServiceUnavailable' } })
+    await emu.addFault({
+      api: 'UploadPart',
+      partNumber: 2,
+      times: 100,
+      action: { type: 'error', status: 503, code: 'ServiceUnavailable' },
+    })
     const err = await rejection(client.multipartUpload('s/retry-fail.bin', slices(data, 25000), { partSize: PART }))
     assert.equal(err.status, 503)
     assert.equal(err.partNum, 2)
@@ -243,7 +261,9 @@ describe('multipartUpload from a stream', () => {
         await sleep(1)
       }
     }
-    const err = await rejection(client.multipartUpload('s/cancel.bin', endless(), { partSize: PART, signal: controller.signal }))
+    const err = await rejection(
+      client.multipartUpload('s/cancel.bin', endless(), { partSize: PART, signal: controller.signal }),
+    )
     assert.deepEqual(err, { status: 0, name: 'cancel' })
     assert.equal(await openUploads(client), 0)
   })
@@ -251,7 +271,9 @@ describe('multipartUpload from a stream', () => {
   it('refuses a checkpoint for a stream, and a chunk that is not bytes', async () => {
     const client = turbo(emu)
     const cp = { uploadId: 'x', name: 'n', file: 'f', fileSize: 1, partSize: PART, doneParts: [] }
-    const e1 = await rejection(client.multipartUpload('s/cp.bin', Readable.from([Buffer.alloc(1)]), { checkpoint: cp } as any))
+    const e1 = await rejection(
+      client.multipartUpload('s/cp.bin', Readable.from([Buffer.alloc(1)]), { checkpoint: cp } as any),
+    )
     assert.match(e1.message, /cannot be resumed/)
     async function* bad() {
       yield Buffer.alloc(PART + 10)
@@ -288,9 +310,13 @@ describe('putStream', () => {
     const data = makeData(3 * PART)
     await client.putStream('ps/len.bin', Readable.from([data]), { contentLength: data.length, partSize: PART })
     assert.equal(await stored('ps/len.bin'), sha256(data))
-    const short = await rejection(client.putStream('ps/short.bin', slices(data, 40000), { contentLength: data.length + 1, partSize: PART }))
+    const short = await rejection(
+      client.putStream('ps/short.bin', slices(data, 40000), { contentLength: data.length + 1, partSize: PART }),
+    )
     assert.match(short.message, /contentLength/)
-    const long = await rejection(client.putStream('ps/long.bin', slices(data, 40000), { contentLength: PART + 5, partSize: PART }))
+    const long = await rejection(
+      client.putStream('ps/long.bin', slices(data, 40000), { contentLength: PART + 5, partSize: PART }),
+    )
     assert.match(long.message, /longer than its contentLength/)
     assert.equal(await openUploads(client), 0)
     assert.equal(await emu.getObject('ps/short.bin'), null)

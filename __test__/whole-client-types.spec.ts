@@ -17,14 +17,23 @@ after(async () => {
 
 class Uploader extends OSS {
   async uploadAndList(prefix: string, data: Buffer): Promise<OSS.ListObjectResult> {
-    const up: OSS.MultipartUploadResult = await this.multipartUpload(`${prefix}big.bin`, data, { partSize: 102400, parallel: 2 })
+    const up: OSS.MultipartUploadResult = await this.multipartUpload(`${prefix}big.bin`, data, {
+      partSize: 102400,
+      parallel: 2,
+    })
     assert.equal(up.res.status, 200)
     return this.list({ prefix, 'max-keys': 10 }, {})
   }
 }
 
 it('get, list, signatureUrl and multipartUpload type-check and run on one client', async () => {
-  const options: OSS.Options = { endpoint: emu.endpoint, bucket: TEST_BUCKET, region: TEST_REGION, accessKeyId: TEST_AK, accessKeySecret: TEST_SK }
+  const options: OSS.Options = {
+    endpoint: emu.endpoint,
+    bucket: TEST_BUCKET,
+    region: TEST_REGION,
+    accessKeyId: TEST_AK,
+    accessKeySecret: TEST_SK,
+  }
   const client = new Uploader(options)
   const data = makeData(250 * 1024)
   const listed = await client.uploadAndList('typed/', data)

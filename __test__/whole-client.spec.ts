@@ -146,7 +146,10 @@ describe("ali-oss's own methods through oss-turbo's client", () => {
     const t = turbo(emu) as any
     const a = ali(emu)
     for (const k of ['list/a', 'list/b', 'list/c/d']) await t.put(k, Buffer.from(k))
-    const [lt, la] = [await t.list({ prefix: 'list/', delimiter: '/' }), await a.list({ prefix: 'list/', delimiter: '/' })]
+    const [lt, la] = [
+      await t.list({ prefix: 'list/', delimiter: '/' }),
+      await a.list({ prefix: 'list/', delimiter: '/' }),
+    ]
     assert.deepEqual(
       lt.objects.map((o: any) => [o.name, o.size, o.etag]),
       la.objects.map((o: any) => [o.name, o.size, o.etag]),
@@ -157,7 +160,10 @@ describe("ali-oss's own methods through oss-turbo's client", () => {
     )
     assert.deepEqual(lt.prefixes, ['list/c/'])
     assert.deepEqual(shape(lt), shape(la))
-    const [vt, va] = [await t.listV2({ prefix: 'list/', 'max-keys': 2 }), await a.listV2({ prefix: 'list/', 'max-keys': 2 })]
+    const [vt, va] = [
+      await t.listV2({ prefix: 'list/', 'max-keys': 2 }),
+      await a.listV2({ prefix: 'list/', 'max-keys': 2 }),
+    ]
     assert.deepEqual(
       vt.objects.map((o: any) => o.name),
       va.objects.map((o: any) => o.name),
@@ -282,7 +288,11 @@ describe("ali-oss's own methods through oss-turbo's client", () => {
       { sourceKey: 'mpcopy/src', sourceBucketName: TEST_BUCKET },
       { partSize: 100 * 1024, progress: async (p: number) => void progress.push(p) },
     )
-    const ra = await a.multipartUploadCopy('mpcopy/a', { sourceKey: 'mpcopy/src', sourceBucketName: TEST_BUCKET }, { partSize: 100 * 1024 })
+    const ra = await a.multipartUploadCopy(
+      'mpcopy/a',
+      { sourceKey: 'mpcopy/src', sourceBucketName: TEST_BUCKET },
+      { partSize: 100 * 1024 },
+    )
     assert.deepEqual(shape(rt), shape(ra))
     assert.equal(rt.res.status, 200)
     assert.equal(progress[progress.length - 1], 1)
@@ -292,7 +302,11 @@ describe("ali-oss's own methods through oss-turbo's client", () => {
     t.useBucket(SECOND_BUCKET)
     await t.put('mpcopy/src2', data)
     t.useBucket(TEST_BUCKET)
-    await t.multipartUploadCopy('mpcopy/t2', { sourceKey: 'mpcopy/src2', sourceBucketName: SECOND_BUCKET }, { partSize: 100 * 1024 })
+    await t.multipartUploadCopy(
+      'mpcopy/t2',
+      { sourceKey: 'mpcopy/src2', sourceBucketName: SECOND_BUCKET },
+      { partSize: 100 * 1024 },
+    )
     assert.equal(t.options.bucket, TEST_BUCKET)
     assert.ok((await emu.getObject('mpcopy/t2'))!.equals(data))
   })
@@ -303,7 +317,14 @@ describe("ali-oss's private helpers over the native building blocks", () => {
     const t = turbo(emu) as any
     const data = makeData(250 * 1024)
     const init = await t.initMultipartUpload('private/resume.bin')
-    const checkpoint = { file: data, name: 'private/resume.bin', fileSize: data.length, partSize: 100 * 1024, uploadId: init.uploadId, doneParts: [] as unknown[] }
+    const checkpoint = {
+      file: data,
+      name: 'private/resume.bin',
+      fileSize: data.length,
+      partSize: 100 * 1024,
+      uploadId: init.uploadId,
+      doneParts: [] as unknown[],
+    }
     const calls: number[] = []
     const r = await t._resumeMultipart(checkpoint, { progress: async (p: number) => void calls.push(p) })
     assert.equal(r.res.status, 200)

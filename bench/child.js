@@ -95,7 +95,8 @@ function makeClient(cfg) {
 async function makeFilesUploader(cfg) {
   const { dir, method, inFlight, prefix } = cfg.files
   const names = fs.readdirSync(dir).sort()
-  if (cfg.contender !== 'oss-turbo' && cfg.contender !== 'ali-oss') throw new Error(`${cfg.contender}: no many-files case`)
+  if (cfg.contender !== 'oss-turbo' && cfg.contender !== 'ali-oss')
+    throw new Error(`${cfg.contender}: no many-files case`)
   const client = makeClient(cfg)
   const paths = names.map((n) => `${dir}/${n}`)
   return async () => {
@@ -104,7 +105,8 @@ async function makeFilesUploader(cfg) {
       while (next < paths.length) {
         const i = next++
         const r = await client[method](prefix + names[i], paths[i])
-        if (!r || !r.res || r.res.status !== 200) throw new Error(`${names[i]}: unexpected result: ${JSON.stringify(r && r.res)}`)
+        if (!r || !r.res || r.res.status !== 200)
+          throw new Error(`${names[i]}: unexpected result: ${JSON.stringify(r && r.res)}`)
       }
     }
     await Promise.all(Array.from({ length: Math.min(inFlight, paths.length) }, worker))
@@ -118,7 +120,8 @@ async function makeUploader(cfg, input) {
     const opts = cfg.contender === 'oss-turbo' ? { partSize: cfg.partSize, parallel: cfg.parallel } : {}
     return async () => {
       const r = await client.get(cfg.key, cfg.out, opts)
-      if (!r || !r.res || r.res.status !== 200) throw new Error(`unexpected result: ${JSON.stringify(r && r.res && r.res.status)}`)
+      if (!r || !r.res || r.res.status !== 200)
+        throw new Error(`unexpected result: ${JSON.stringify(r && r.res && r.res.status)}`)
     }
   }
   const opts = {}

@@ -70,7 +70,9 @@ function* walk(root, rel = '') {
 function startEmulator() {
   const bin = path.join(process.env.CARGO_TARGET_DIR || path.join(REPO, 'target'), 'release', 'oss-emulator')
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--bench', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof'], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const child = spawn(bin, ['--bench', '--listen', '127.0.0.1:0', '--exit-on-stdin-eof'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
     const rl = createInterface({ input: child.stdout })
     rl.once('line', (line) => {
       const m = /:(\d+)\s*$/.exec(line)
@@ -104,18 +106,31 @@ async function child(cfg) {
     }
     await Promise.all(Array.from({ length: cfg.parallel }, worker))
   } else {
-    const r = await client.uploadDirectory(cfg.root, cfg.prefix, { parallel: cfg.parallel, partSize: MiB, update: !!cfg.update })
+    const r = await client.uploadDirectory(cfg.root, cfg.prefix, {
+      parallel: cfg.parallel,
+      partSize: MiB,
+      update: !!cfg.update,
+    })
     if (r.failed.length) throw new Error(`failed: ${JSON.stringify(r.failed.slice(0, 3))}`)
     extra = { uploaded: r.uploaded, skipped: r.skipped }
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = process.cpuUsage(cpu0)
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))
-  return { ok: true, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, maxRssMiB: hwm ? Number(hwm[1]) / 1024 : null, ...extra }
+  return {
+    ok: true,
+    seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    maxRssMiB: hwm ? Number(hwm[1]) / 1024 : null,
+    ...extra,
+  }
 }
 
 function runChild(cfg) {
-  const r = spawnSync(process.execPath, [__filename, '--child', JSON.stringify(cfg)], { encoding: 'utf8', maxBuffer: 1 << 24 })
+  const r = spawnSync(process.execPath, [__filename, '--child', JSON.stringify(cfg)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  })
   const line = (r.stdout || '').trim().split('\n').pop()
   try {
     return JSON.parse(line)
@@ -144,7 +159,8 @@ async function verify(port, root, prefix, sample) {
     const rel = files[i]
     const h = await client.head(prefix + rel)
     const size = fs.statSync(path.join(root, rel)).size
-    if (Number(h.res.headers['content-length']) !== size) throw new Error(`${rel}: size ${h.res.headers['content-length']}, want ${size}`)
+    if (Number(h.res.headers['content-length']) !== size)
+      throw new Error(`${rel}: size ${h.res.headers['content-length']}, want ${size}`)
     if (i % Math.ceil(files.length / sample) === 0 && size < 256 * 1024) {
       const want = crc64(fs.readFileSync(path.join(root, rel)))
       if (h.res.headers['x-oss-hash-crc64ecma'] !== want) throw new Error(`${rel}: CRC-64 mismatch`)
@@ -169,12 +185,16 @@ async function main() {
         if (!r.ok) throw new Error(`${contender}: ${r.error}`)
         await verify(emu.port, root, prefix, 50)
         results.push({ contender, round, ...r, mibps: bytes / MiB / r.seconds })
-        console.error(`${contender}: ${r.seconds.toFixed(2)} s, ${(bytes / MiB / r.seconds).toFixed(1)} MiB/s, CPU ${r.cpuSeconds.toFixed(2)} s, RSS ${r.maxRssMiB?.toFixed(0)} MiB`)
+        console.error(
+          `${contender}: ${r.seconds.toFixed(2)} s, ${(bytes / MiB / r.seconds).toFixed(1)} MiB/s, CPU ${r.cpuSeconds.toFixed(2)} s, RSS ${r.maxRssMiB?.toFixed(0)} MiB`,
+        )
         if (contender === 'oss-turbo') {
           const u = runChild({ contender, endpoint, root, prefix, parallel: o.parallel, update: true })
           if (!u.ok) throw new Error(`update rerun: ${u.error}`)
           results.push({ contender: 'oss-turbo update rerun', round, ...u })
-          console.error(`oss-turbo update rerun: ${u.seconds.toFixed(2)} s (${u.skipped} skipped, ${u.uploaded} uploaded), CPU ${u.cpuSeconds.toFixed(2)} s`)
+          console.error(
+            `oss-turbo update rerun: ${u.seconds.toFixed(2)} s (${u.skipped} skipped, ${u.uploaded} uploaded), CPU ${u.cpuSeconds.toFixed(2)} s`,
+          )
         }
       }
     }
@@ -183,7 +203,10 @@ async function main() {
     if (!o.keep) fs.rmSync(root, { recursive: true, force: true })
   }
   const med = (k, f) => {
-    const xs = results.filter((r) => r.contender === k).map(f).sort((a, b) => a - b)
+    const xs = results
+      .filter((r) => r.contender === k)
+      .map(f)
+      .sort((a, b) => a - b)
     return xs[Math.floor(xs.length / 2)]
   }
   const summary = {

@@ -33,15 +33,77 @@ const TLS_CA = path.join(TLS_DIR, 'ca.pem')
 // partSize/parallel null = the client's defaults (ali-oss: 1 MiB parts, parallel 5); `eff` is what that
 // means, given explicitly to the clients that have other defaults (OpenDAL, the raw client).
 const CASES = [
-  { id: '1g-default', label: '1 GiB file, ali-oss defaults (1 MiB parts × 5)', size: GiB, quickSize: 128 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
-  { id: '1g-8m', label: '1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
-  { id: '1g-64m', label: '1 GiB file, 64 MiB parts × 8', size: GiB, quickSize: 128 * MiB, partSize: 64 * MiB, parallel: 8, input: 'file' },
-  { id: '64m-default', label: '64 MiB file, ali-oss defaults (1 MiB parts × 5)', size: 64 * MiB, quickSize: 16 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file' },
-  { id: 'buf256m', label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)', size: 256 * MiB, quickSize: 32 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'buffer' },
+  {
+    id: '1g-default',
+    label: '1 GiB file, ali-oss defaults (1 MiB parts × 5)',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: null,
+    parallel: null,
+    eff: [MiB, 5],
+    input: 'file',
+  },
+  {
+    id: '1g-8m',
+    label: '1 GiB file, 8 MiB parts × 8',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'file',
+  },
+  {
+    id: '1g-64m',
+    label: '1 GiB file, 64 MiB parts × 8',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 64 * MiB,
+    parallel: 8,
+    input: 'file',
+  },
+  {
+    id: '64m-default',
+    label: '64 MiB file, ali-oss defaults (1 MiB parts × 5)',
+    size: 64 * MiB,
+    quickSize: 16 * MiB,
+    partSize: null,
+    parallel: null,
+    eff: [MiB, 5],
+    input: 'file',
+  },
+  {
+    id: 'buf256m',
+    label: '256 MiB Buffer, ali-oss defaults (1 MiB parts × 5)',
+    size: 256 * MiB,
+    quickSize: 32 * MiB,
+    partSize: null,
+    parallel: null,
+    eff: [MiB, 5],
+    input: 'buffer',
+  },
   // HTTPS, the server offering h2 first in ALPN (the emulator's default), as a CDN or load balancer in front
   // of a CNAME'd endpoint does. Path-style on https://localhost:PORT (the certificate's name).
-  { id: 'https-1g-default', label: 'HTTPS (h2 offered), 1 GiB file, defaults (1 MiB parts × 5)', size: GiB, quickSize: 64 * MiB, partSize: null, parallel: null, eff: [MiB, 5], input: 'file', tls: true },
-  { id: 'https-1g-8m', label: 'HTTPS (h2 offered), 1 GiB file, 8 MiB parts × 8', size: GiB, quickSize: 64 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file', tls: true },
+  {
+    id: 'https-1g-default',
+    label: 'HTTPS (h2 offered), 1 GiB file, defaults (1 MiB parts × 5)',
+    size: GiB,
+    quickSize: 64 * MiB,
+    partSize: null,
+    parallel: null,
+    eff: [MiB, 5],
+    input: 'file',
+    tls: true,
+  },
+  {
+    id: 'https-1g-8m',
+    label: 'HTTPS (h2 offered), 1 GiB file, 8 MiB parts × 8',
+    size: GiB,
+    quickSize: 64 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'file',
+    tls: true,
+  },
   // Many small files: each file its own call on one client, 16 calls in flight (plain HTTP).
   ...[
     [256 * KiB, 2000, 100],
@@ -61,13 +123,57 @@ const CASES = [
   // Downloads (issue 14): `get(name, file)` of a synthetic object (emulator --bench, no disk on its side);
   // ali-oss's get is one GET whatever the options. `dest` is where the file is written: tmpfs, or the page
   // cache of the temp folder's file system.
-  { id: 'dl-1g-shm', label: '1 GiB download into tmpfs (/dev/shm), 8 MiB ranges × 8', kind: 'download', dest: 'shm', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
-  { id: 'dl-1g-disk', label: '1 GiB download into the page cache (temp folder), 8 MiB ranges × 8', kind: 'download', dest: 'tmp', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'file' },
+  {
+    id: 'dl-1g-shm',
+    label: '1 GiB download into tmpfs (/dev/shm), 8 MiB ranges × 8',
+    kind: 'download',
+    dest: 'shm',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'file',
+  },
+  {
+    id: 'dl-1g-disk',
+    label: '1 GiB download into the page cache (temp folder), 8 MiB ranges × 8',
+    kind: 'download',
+    dest: 'tmp',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'file',
+  },
   // Streams (issue 13): oss-turbo's multipartUpload of a Readable vs ali-oss's putStream of the same stream;
   // compare with 1g-8m for the same upload from a path.
-  { id: '1g-stream-8m', label: '1 GiB fs.createReadStream, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream' },
-  { id: '1g-stream1m-8m', label: '1 GiB fs.createReadStream with 1 MiB chunks, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'stream1m' },
-  { id: '1g-gen-8m', label: '1 GiB generated Readable, 8 MiB parts × 8 (ali-oss: putStream)', size: GiB, quickSize: 128 * MiB, partSize: 8 * MiB, parallel: 8, input: 'generated' },
+  {
+    id: '1g-stream-8m',
+    label: '1 GiB fs.createReadStream, 8 MiB parts × 8 (ali-oss: putStream)',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'stream',
+  },
+  {
+    id: '1g-stream1m-8m',
+    label: '1 GiB fs.createReadStream with 1 MiB chunks, 8 MiB parts × 8 (ali-oss: putStream)',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'stream1m',
+  },
+  {
+    id: '1g-gen-8m',
+    label: '1 GiB generated Readable, 8 MiB parts × 8 (ali-oss: putStream)',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'generated',
+  },
 ]
 for (const c of CASES) {
   if (c.kind === 'files') {
@@ -79,7 +185,19 @@ const CONTENDERS = ['oss-turbo', 'ali-oss', 'opendal', 'raw']
 const LABEL = { 'oss-turbo': 'oss-turbo', 'ali-oss': 'ali-oss', opendal: 'opendal', raw: 'raw ceiling' }
 
 function parseArgs(argv) {
-  const o = { quick: false, pairs: null, cases: null, contenders: null, build: true, keepFiles: false, eldResolutionMs: 1, runTimeoutS: 600, variants: {}, quietWaitS: 30, quietBusy: 0.15 }
+  const o = {
+    quick: false,
+    pairs: null,
+    cases: null,
+    contenders: null,
+    build: true,
+    keepFiles: false,
+    eldResolutionMs: 1,
+    runTimeoutS: 600,
+    variants: {},
+    quietWaitS: 30,
+    quietBusy: 0.15,
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     const val = () => {
@@ -90,8 +208,16 @@ function parseArgs(argv) {
     const name = a.split('=')[0]
     if (name === '--quick') o.quick = true
     else if (name === '--pairs') o.pairs = positiveInt(val(), '--pairs')
-    else if (name === '--cases') o.cases = val().split(',').map((s) => s.trim()).filter(Boolean)
-    else if (name === '--contenders') o.contenders = val().split(',').map((s) => s.trim()).filter(Boolean)
+    else if (name === '--cases')
+      o.cases = val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    else if (name === '--contenders')
+      o.contenders = val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
     else if (name === '--no-build') o.build = false
     else if (name === '--keep-files') o.keepFiles = true
     else if (name === '--quiet-wait') o.quietWaitS = Number(val())
@@ -105,10 +231,16 @@ function parseArgs(argv) {
       const file = path.resolve(v.slice(eq + 1))
       if (!fs.existsSync(file)) die(`--variant: no file ${file}`)
       o.variants[v.slice(0, eq)] = file
-    }
-    else if (name === '--eld-resolution') o.eldResolutionMs = positiveInt(val(), '--eld-resolution')
+    } else if (name === '--eld-resolution') o.eldResolutionMs = positiveInt(val(), '--eld-resolution')
     else if (name === '--help' || name === '-h') {
-      console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'))
+      console.log(
+        fs
+          .readFileSync(__filename, 'utf8')
+          .split('\n')
+          .slice(2, 11)
+          .map((l) => l.replace(/^\/\/ ?/, ''))
+          .join('\n'),
+      )
       console.log(`cases: ${CASES.map((c) => c.id).join(', ')}\ncontenders: ${CONTENDERS.join(', ')}`)
       process.exit(0)
     } else die(`unknown option ${a} (try --help)`)
@@ -116,7 +248,9 @@ function parseArgs(argv) {
   if (o.pairs == null) o.pairs = o.quick ? 1 : 3
   const known = new Set(CASES.map((c) => c.id))
   for (const c of o.cases || []) if (!known.has(c)) die(`unknown case ${c}; cases: ${[...known].join(', ')}`)
-  for (const c of o.contenders || []) if (!CONTENDERS.includes(c) && !(c.startsWith('oss-turbo@') && o.variants[c.slice(10)])) die(`unknown contender ${c}; contenders: ${CONTENDERS.join(', ')}`)
+  for (const c of o.contenders || [])
+    if (!CONTENDERS.includes(c) && !(c.startsWith('oss-turbo@') && o.variants[c.slice(10)]))
+      die(`unknown contender ${c}; contenders: ${CONTENDERS.join(', ')}`)
   if (o.eldResolutionMs > 10) die('--eld-resolution: 1 to 10 ms')
   return o
 }
@@ -153,13 +287,27 @@ function build() {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   run(npm, ['run', 'build'], 'building the addon')
   run(npm, ['run', 'build:emulator'], 'building the emulator')
-  run('cargo', ['build', '--release', '--manifest-path', path.join(__dirname, 'raw-client', 'Cargo.toml'), '--target-dir', targetDir()], 'building the raw client')
+  run(
+    'cargo',
+    [
+      'build',
+      '--release',
+      '--manifest-path',
+      path.join(__dirname, 'raw-client', 'Cargo.toml'),
+      '--target-dir',
+      targetDir(),
+    ],
+    'building the raw client',
+  )
 }
 
 function binaries() {
   const emulator = process.env.OSS_EMULATOR_BIN || path.join(targetDir(), 'release', 'oss-emulator')
   const raw = process.env.RAW_CLIENT_BIN || path.join(targetDir(), 'release', 'raw-client')
-  for (const [name, p] of [['oss-emulator', emulator], ['raw-client', raw]]) {
+  for (const [name, p] of [
+    ['oss-emulator', emulator],
+    ['raw-client', raw],
+  ]) {
     if (!fs.existsSync(p)) die(`${name} not found at ${p} (run without --no-build, or set CARGO_TARGET_DIR)`)
   }
   return { emulator, raw }
@@ -186,12 +334,20 @@ function findOpendal(install) {
   if (typeof found === 'string') return found
   found = tryLoad(OPENDAL_DIR)
   if (typeof found === 'string') return found
-  if (!install) return { why: `not installed (npm run bench -- --with-opendal installs opendal@${OPENDAL_VERSION} into bench/.opendal)` }
+  if (!install)
+    return {
+      why: `not installed (npm run bench -- --with-opendal installs opendal@${OPENDAL_VERSION} into bench/.opendal)`,
+    }
   fs.mkdirSync(OPENDAL_DIR, { recursive: true })
-  if (!fs.existsSync(path.join(OPENDAL_DIR, 'package.json'))) fs.writeFileSync(path.join(OPENDAL_DIR, 'package.json'), '{ "private": true }\n')
+  if (!fs.existsSync(path.join(OPENDAL_DIR, 'package.json')))
+    fs.writeFileSync(path.join(OPENDAL_DIR, 'package.json'), '{ "private": true }\n')
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
   log(`installing opendal@${OPENDAL_VERSION} into ${path.relative(REPO, OPENDAL_DIR)}`)
-  const r = spawnSync(npm, ['install', '--no-audit', '--no-fund', '--prefix', OPENDAL_DIR, `opendal@${OPENDAL_VERSION}`], { stdio: ['ignore', process.stderr, process.stderr] })
+  const r = spawnSync(
+    npm,
+    ['install', '--no-audit', '--no-fund', '--prefix', OPENDAL_DIR, `opendal@${OPENDAL_VERSION}`],
+    { stdio: ['ignore', process.stderr, process.stderr] },
+  )
   if (r.status !== 0) return { why: `npm install opendal@${OPENDAL_VERSION} failed` }
   found = tryLoad(OPENDAL_DIR)
   return typeof found === 'string' ? found : { why: `installed but does not load: ${found.why}` }
@@ -228,7 +384,11 @@ function head(emu, key, agent) {
     if (emu.tls) Object.assign(opts, { servername: 'localhost', ca: fs.readFileSync(TLS_CA) })
     const req = (emu.tls ? https : http).request(opts, (res) => {
       res.resume()
-      resolve({ status: res.statusCode, size: Number(res.headers['content-length']), crc: res.headers['x-oss-hash-crc64ecma'] })
+      resolve({
+        status: res.statusCode,
+        size: Number(res.headers['content-length']),
+        crc: res.headers['x-oss-hash-crc64ecma'],
+      })
     })
     req.on('error', reject)
     req.end()
@@ -265,7 +425,9 @@ function makeFiles(dir, fileSize, count, rawBin) {
     off += fileSize
   }
   const crcs = new Map()
-  for (const line of execFileSync(rawBin, ['crc-dir', sub], { encoding: 'utf8', maxBuffer: 64 * MiB }).trim().split('\n')) {
+  for (const line of execFileSync(rawBin, ['crc-dir', sub], { encoding: 'utf8', maxBuffer: 64 * MiB })
+    .trim()
+    .split('\n')) {
     const [name, crc] = line.split(' ')
     crcs.set(name, crc)
   }
@@ -377,11 +539,25 @@ async function waitQuiet(ctx) {
 function synthetic(port, key, size) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ bucket: BUCKET, key, size })
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/-/synthetic', agent: false, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let out = ''
-      res.on('data', (d) => (out += d))
-      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(out)) : reject(new Error(`/-/synthetic: ${res.statusCode} ${out}`))))
-    })
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/-/synthetic',
+        agent: false,
+        headers: { 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let out = ''
+        res.on('data', (d) => (out += d))
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(JSON.parse(out))
+            : reject(new Error(`/-/synthetic: ${res.statusCode} ${out}`)),
+        )
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -394,12 +570,41 @@ async function downloadOnce(ctx, c, contender, pair) {
   const out = path.join(c.destDir, `dl-${contender.replace(/[^a-z0-9-]/gi, '_')}-${pair}-${Date.now()}.bin`)
   let r
   if (contender === 'raw') {
-    const args = ['get', '--endpoint', `127.0.0.1:${ctx.emulator.port}`, '--bucket', BUCKET, '--key', c.key, '--file', out, '--part-size', String(c.partSize), '--parallel', String(c.parallel)]
+    const args = [
+      'get',
+      '--endpoint',
+      `127.0.0.1:${ctx.emulator.port}`,
+      '--bucket',
+      BUCKET,
+      '--key',
+      c.key,
+      '--file',
+      out,
+      '--part-size',
+      String(c.partSize),
+      '--parallel',
+      String(c.parallel),
+    ]
     r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
   } else {
     const variant = contender.startsWith('oss-turbo@') ? ctx.opts.variants[contender.slice(10)] : null
-    const cfg = { mode: 'download', contender: variant ? 'oss-turbo' : contender, repo: REPO, endpoint: `http://127.0.0.1:${ctx.emulator.port}`, key: c.key, out, partSize: c.partSize, parallel: c.parallel, eldResolutionMs: ctx.opts.eldResolutionMs }
-    r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {}), ctx.opts.runTimeoutS)
+    const cfg = {
+      mode: 'download',
+      contender: variant ? 'oss-turbo' : contender,
+      repo: REPO,
+      endpoint: `http://127.0.0.1:${ctx.emulator.port}`,
+      key: c.key,
+      out,
+      partSize: c.partSize,
+      parallel: c.parallel,
+      eldResolutionMs: ctx.opts.eldResolutionMs,
+    }
+    r = await spawnJson(
+      process.execPath,
+      [path.join(__dirname, 'child.js'), JSON.stringify(cfg)],
+      cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {}),
+      ctx.opts.runTimeoutS,
+    )
   }
   const emuCpu1 = procCpuSeconds(ctx.emulator.child.pid)
   const sys1 = cpuTimes()
@@ -449,7 +654,21 @@ async function uploadOnce(ctx, c, contender, pair) {
   const tlsEnv = emu.tls ? { NODE_EXTRA_CA_CERTS: TLS_CA } : {}
   let r
   if (contender === 'raw') {
-    const args = ['put', '--endpoint', emu.tls ? endpoint : `127.0.0.1:${emu.port}`, '--bucket', BUCKET, '--key', key, '--file', c.file, '--part-size', String(effPart), '--parallel', String(effPar)]
+    const args = [
+      'put',
+      '--endpoint',
+      emu.tls ? endpoint : `127.0.0.1:${emu.port}`,
+      '--bucket',
+      BUCKET,
+      '--key',
+      key,
+      '--file',
+      c.file,
+      '--part-size',
+      String(effPart),
+      '--parallel',
+      String(effPar),
+    ]
     if (c.input === 'buffer') args.push('--memory')
     if (emu.tls) args.push('--ca', TLS_CA)
     r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
@@ -461,7 +680,10 @@ async function uploadOnce(ctx, c, contender, pair) {
       endpoint,
       sldEnable: emu.tls,
       ca: emu.tls ? TLS_CA : undefined,
-      files: c.kind === 'files' ? { dir: c.files.dir, method: c.method, inFlight: c.inFlight, prefix: `${key}/` } : undefined,
+      files:
+        c.kind === 'files'
+          ? { dir: c.files.dir, method: c.method, inFlight: c.inFlight, prefix: `${key}/` }
+          : undefined,
       opendalEndpoint: `http://oss.test:${emu.port}`,
       opendalPath: ctx.opendalPath,
       key,
@@ -479,7 +701,12 @@ async function uploadOnce(ctx, c, contender, pair) {
       contender === 'opendal'
         ? cleanEnv({ HTTP_PROXY: `http://127.0.0.1:${emu.port}` })
         : cleanEnv(variant ? { ...tlsEnv, NAPI_RS_NATIVE_LIBRARY_PATH: variant } : tlsEnv)
-    r = await spawnJson(process.execPath, [path.join(__dirname, 'child.js'), JSON.stringify(cfg)], env, ctx.opts.runTimeoutS)
+    r = await spawnJson(
+      process.execPath,
+      [path.join(__dirname, 'child.js'), JSON.stringify(cfg)],
+      env,
+      ctx.opts.runTimeoutS,
+    )
   }
   const emuCpu1 = procCpuSeconds(emu.child.pid)
   const sys1 = cpuTimes()
@@ -545,7 +772,21 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
 }
 
-const METRICS = ['mibps', 'filesPerSec', 'cpuSecPer1kFiles', 'emulatorCpuSecPer1kFiles', 'otherCpuSeconds', 'seconds', 'cpuSecPerGiB', 'maxRssMiB', 'eldP99Ms', 'emulatorCpuSecPerGiB', 'jsThreadCpuSecPerGiB', 'minorPageFaults', 'involuntaryContextSwitches']
+const METRICS = [
+  'mibps',
+  'filesPerSec',
+  'cpuSecPer1kFiles',
+  'emulatorCpuSecPer1kFiles',
+  'otherCpuSeconds',
+  'seconds',
+  'cpuSecPerGiB',
+  'maxRssMiB',
+  'eldP99Ms',
+  'emulatorCpuSecPerGiB',
+  'jsThreadCpuSecPerGiB',
+  'minorPageFaults',
+  'involuntaryContextSwitches',
+]
 
 function summarize(c, runs, contenders) {
   const medians = {}
@@ -565,7 +806,12 @@ function summarize(c, runs, contenders) {
       const a = runs.find((r) => r.pair === p && r.contender === 'oss-turbo' && r.ok)
       const b = runs.find((r) => r.pair === p && r.contender === other && r.ok)
       if (!a || !b) continue
-      per.push({ pair: p, throughput: a.mibps / b.mibps, cpu: a.cpuSecPerGiB / b.cpuSecPerGiB, rss: a.maxRssMiB / b.maxRssMiB })
+      per.push({
+        pair: p,
+        throughput: a.mibps / b.mibps,
+        cpu: a.cpuSecPerGiB / b.cpuSecPerGiB,
+        rss: a.maxRssMiB / b.maxRssMiB,
+      })
     }
     ratios[other] = {
       perPair: per,
@@ -580,33 +826,89 @@ function summarize(c, runs, contenders) {
 function targets(results) {
   const out = []
   const get = (id) => results.cases.find((c) => c.id === id)
-  const add = (what, value, ok, fmt) => out.push({ target: what, value, met: value == null ? null : ok(value), shown: value == null ? 'n/a' : fmt(value) })
+  const add = (what, value, ok, fmt) =>
+    out.push({ target: what, value, met: value == null ? null : ok(value), shown: value == null ? 'n/a' : fmt(value) })
   const pct = (v) => `${(v * 100).toFixed(0)}%`
   const x = (v) => `${v.toFixed(2)}×`
   for (const id of ['1g-default', '1g-8m', '1g-64m', 'https-1g-default', 'https-1g-8m']) {
     const c = get(id)
     if (c) add(`${id}: throughput ≥ 90% of the raw ceiling`, c.ceilingFraction, (v) => v >= 0.9, pct)
   }
-  if (get('1g-default')) add('1g-default: ≥ 3× ali-oss throughput', get('1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
-  if (get('1g-8m')) add('1g-8m: ≥ 2× ali-oss throughput', get('1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
-  if (get('https-1g-default')) add('https-1g-default: ≥ 3× ali-oss throughput', get('https-1g-default').ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
-  if (get('https-1g-8m')) add('https-1g-8m: ≥ 2.5× ali-oss throughput', get('https-1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2.5, x)
-  for (const c of results.cases.filter((c) => c.kind !== 'files' && c.kind !== 'download')) add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
+  if (get('1g-default'))
+    add(
+      '1g-default: ≥ 3× ali-oss throughput',
+      get('1g-default').ratios['ali-oss']?.throughput ?? null,
+      (v) => v >= 3,
+      x,
+    )
+  if (get('1g-8m'))
+    add('1g-8m: ≥ 2× ali-oss throughput', get('1g-8m').ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
+  if (get('https-1g-default'))
+    add(
+      'https-1g-default: ≥ 3× ali-oss throughput',
+      get('https-1g-default').ratios['ali-oss']?.throughput ?? null,
+      (v) => v >= 3,
+      x,
+    )
+  if (get('https-1g-8m'))
+    add(
+      'https-1g-8m: ≥ 2.5× ali-oss throughput',
+      get('https-1g-8m').ratios['ali-oss']?.throughput ?? null,
+      (v) => v >= 2.5,
+      x,
+    )
+  for (const c of results.cases.filter((c) => c.kind !== 'files' && c.kind !== 'download'))
+    add(`${c.id}: CPU s/GiB ≤ 1/4 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 0.25, x)
   for (const c of results.cases.filter((c) => c.kind === 'files')) {
     add(`${c.id}: ≥ 2× ali-oss files/s`, c.ratios['ali-oss']?.throughput ?? null, (v) => v >= 2, x)
     add(`${c.id}: CPU per file ≤ 1/3 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 1 / 3, x)
-      add(`${c.id}: peak RSS ≤ 100 MiB`, c.medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
-    }
+    add(
+      `${c.id}: peak RSS ≤ 100 MiB`,
+      c.medians['oss-turbo']?.maxRssMiB ?? null,
+      (v) => v <= 100,
+      (v) => `${v.toFixed(0)} MiB`,
+    )
+  }
   for (const c of results.cases.filter((c) => c.kind === 'download')) {
     add(`${c.id}: throughput ≥ 90% of the raw ceiling`, c.ceilingFraction, (v) => v >= 0.9, pct)
-    const rawOverAli = c.medians.raw?.mibps && c.medians['ali-oss']?.mibps ? c.medians.raw.mibps / c.medians['ali-oss'].mibps : null
-    if (rawOverAli != null && rawOverAli >= 3.3) add(`${c.id}: ≥ 3× ali-oss throughput (raw is ${rawOverAli.toFixed(1)}× ali-oss)`, c.ratios['ali-oss']?.throughput ?? null, (v) => v >= 3, x)
-    else if (rawOverAli != null) out.push({ target: `${c.id}: ≥ 3× ali-oss throughput`, value: null, met: null, shown: `not applicable: the raw ceiling is only ${rawOverAli.toFixed(2)}× ali-oss` })
+    const rawOverAli =
+      c.medians.raw?.mibps && c.medians['ali-oss']?.mibps ? c.medians.raw.mibps / c.medians['ali-oss'].mibps : null
+    if (rawOverAli != null && rawOverAli >= 3.3)
+      add(
+        `${c.id}: ≥ 3× ali-oss throughput (raw is ${rawOverAli.toFixed(1)}× ali-oss)`,
+        c.ratios['ali-oss']?.throughput ?? null,
+        (v) => v >= 3,
+        x,
+      )
+    else if (rawOverAli != null)
+      out.push({
+        target: `${c.id}: ≥ 3× ali-oss throughput`,
+        value: null,
+        met: null,
+        shown: `not applicable: the raw ceiling is only ${rawOverAli.toFixed(2)}× ali-oss`,
+      })
     add(`${c.id}: CPU s/GiB ≤ 1/3 of ali-oss`, c.ratios['ali-oss']?.cpu ?? null, (v) => v <= 1 / 3, x)
-    add(`${c.id}: peak RSS ≤ 100 MiB`, c.medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
+    add(
+      `${c.id}: peak RSS ≤ 100 MiB`,
+      c.medians['oss-turbo']?.maxRssMiB ?? null,
+      (v) => v <= 100,
+      (v) => `${v.toFixed(0)} MiB`,
+    )
   }
-  if (get('1g-64m')) add('1g-64m: peak RSS ≤ 100 MiB', get('1g-64m').medians['oss-turbo']?.maxRssMiB ?? null, (v) => v <= 100, (v) => `${v.toFixed(0)} MiB`)
-  for (const c of results.cases) add(`${c.id}: event-loop delay p99 ≤ 10 ms`, c.medians['oss-turbo']?.eldP99Ms ?? null, (v) => v <= 10, (v) => `${v.toFixed(1)} ms`)
+  if (get('1g-64m'))
+    add(
+      '1g-64m: peak RSS ≤ 100 MiB',
+      get('1g-64m').medians['oss-turbo']?.maxRssMiB ?? null,
+      (v) => v <= 100,
+      (v) => `${v.toFixed(0)} MiB`,
+    )
+  for (const c of results.cases)
+    add(
+      `${c.id}: event-loop delay p99 ≤ 10 ms`,
+      c.medians['oss-turbo']?.eldP99Ms ?? null,
+      (v) => v <= 10,
+      (v) => `${v.toFixed(1)} ms`,
+    )
   return out
 }
 
@@ -621,10 +923,33 @@ function table(results) {
   for (const c of results.cases) {
     lines.push('')
     const files = c.kind === 'files'
-    lines.push(`${c.label}  [${c.id}; ${files ? `${c.count} files, ` : ''}${(c.size / MiB).toFixed(0)} MiB; ${c.pairsRun} round(s)]`)
+    lines.push(
+      `${c.label}  [${c.id}; ${files ? `${c.count} files, ` : ''}${(c.size / MiB).toFixed(0)} MiB; ${c.pairsRun} round(s)]`,
+    )
     const head = files
-      ? ['contender', 'files/s', 'MiB/s', 'CPU s/1000 files', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/1000', 'turbo ÷ it: files/s', 'cpu', 'rss']
-      : ['contender', 'MiB/s', 'CPU s/GiB', 'peak RSS MiB', 'ELD p99 ms', 'emulator CPU s/GiB', 'turbo ÷ it: thr', 'cpu', 'rss']
+      ? [
+          'contender',
+          'files/s',
+          'MiB/s',
+          'CPU s/1000 files',
+          'peak RSS MiB',
+          'ELD p99 ms',
+          'emulator CPU s/1000',
+          'turbo ÷ it: files/s',
+          'cpu',
+          'rss',
+        ]
+      : [
+          'contender',
+          'MiB/s',
+          'CPU s/GiB',
+          'peak RSS MiB',
+          'ELD p99 ms',
+          'emulator CPU s/GiB',
+          'turbo ÷ it: thr',
+          'cpu',
+          'rss',
+        ]
     const rows = [head]
     for (const k of c.contenders || results.contenders) {
       const m = c.medians[k]
@@ -644,12 +969,19 @@ function table(results) {
       ])
     }
     const w = head.map((_, i) => Math.max(...rows.map((row) => String(row[i]).length)))
-    for (const row of rows) lines.push('  ' + row.map((cell, i) => (i === 0 ? String(cell).padEnd(w[i]) : String(cell).padStart(w[i]))).join('  '))
-    if (c.ceilingFraction != null) lines.push(`  oss-turbo reaches ${(c.ceilingFraction * 100).toFixed(0)}% of the raw ceiling (median of per-round ratios)`)
+    for (const row of rows)
+      lines.push(
+        '  ' + row.map((cell, i) => (i === 0 ? String(cell).padEnd(w[i]) : String(cell).padStart(w[i]))).join('  '),
+      )
+    if (c.ceilingFraction != null)
+      lines.push(
+        `  oss-turbo reaches ${(c.ceilingFraction * 100).toFixed(0)}% of the raw ceiling (median of per-round ratios)`,
+      )
   }
   lines.push('')
   lines.push('Targets (medians of per-round ratios):')
-  for (const t of results.targets) lines.push(`  ${t.met == null ? ' n/a' : t.met ? ' met' : 'MISS'}  ${t.target}: ${t.shown}`)
+  for (const t of results.targets)
+    lines.push(`  ${t.met == null ? ' n/a' : t.met ? ' met' : 'MISS'}  ${t.target}: ${t.shown}`)
   return lines.join('\n')
 }
 
@@ -674,7 +1006,9 @@ function machine(opts) {
     glibc,
     node: process.version,
     gitCommit: git(['rev-parse', 'HEAD']),
-    gitDirty: git(['status', '--porcelain', '--', 'src', 'index.js', 'Cargo.toml', 'Cargo.lock', 'emulator']) ? true : false,
+    gitDirty: git(['status', '--porcelain', '--', 'src', 'index.js', 'Cargo.toml', 'Cargo.lock', 'emulator'])
+      ? true
+      : false,
     loadavgStart: os.loadavg(),
     eldResolutionMs: opts.eldResolutionMs,
   }
@@ -712,7 +1046,10 @@ async function main() {
   const info = machine(opts)
   const busy = await busyShare(1000)
   info.busyAtStart = busy
-  if (busy != null && busy > opts.quietBusy) log(`the CPUs are ${(busy * 100).toFixed(0)}% busy with other work: the figures will be skewed (each run waits up to ${opts.quietWaitS} s for a quiet moment)`)
+  if (busy != null && busy > opts.quietBusy)
+    log(
+      `the CPUs are ${(busy * 100).toFixed(0)}% busy with other work: the figures will be skewed (each run waits up to ${opts.quietWaitS} s for a quiet moment)`,
+    )
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oss-turbo-bench-'))
   let emu = null
@@ -743,7 +1080,10 @@ async function main() {
         continue
       }
       if (c.kind === 'download') {
-        c.destDir = c.dest === 'shm' && fs.existsSync('/dev/shm') ? fs.mkdtempSync('/dev/shm/oss-turbo-bench-') : fs.mkdtempSync(path.join(dir, 'dl-'))
+        c.destDir =
+          c.dest === 'shm' && fs.existsSync('/dev/shm')
+            ? fs.mkdtempSync('/dev/shm/oss-turbo-bench-')
+            : fs.mkdtempSync(path.join(dir, 'dl-'))
         continue
       }
       if (!files.has(c.size)) {
@@ -756,10 +1096,18 @@ async function main() {
     }
     emu = await startEmulator(bins.emulator, false)
     if (cases.some((c) => c.tls)) tlsEmu = await startEmulator(bins.emulator, true)
-    log(`emulator (--bench) on 127.0.0.1:${emu.port}${tlsEmu ? `, with TLS (h2 offered) on ${tlsEmu.port}` : ''}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`)
+    log(
+      `emulator (--bench) on 127.0.0.1:${emu.port}${tlsEmu ? `, with TLS (h2 offered) on ${tlsEmu.port}` : ''}; contenders: ${contenders.join(', ')}; ${opts.pairs} round(s) per case`,
+    )
     const ctx = { emulator: emu, tlsEmulator: tlsEmu, bins, opts, opendalPath }
 
-    const results = { machine: info, options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs, variants: opts.variants }, notes, contenders, cases: [] }
+    const results = {
+      machine: info,
+      options: { quick: opts.quick, pairs: opts.pairs, eldResolutionMs: opts.eldResolutionMs, variants: opts.variants },
+      notes,
+      contenders,
+      cases: [],
+    }
     for (const c of cases) {
       if (c.kind === 'download') {
         c.key = `bench/${c.id}-${c.size}`
@@ -771,8 +1119,18 @@ async function main() {
         for (const k of here) {
           const r = await uploadOnce(ctx, c, k, pair)
           runs.push(r)
-          const speed = c.kind === 'files' && r.ok ? `${r.filesPerSec.toFixed(0)} files/s, ${r.cpuSecPer1kFiles.toFixed(2)} CPU s/1000 files` : r.ok ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB` : ''
-          log(`${c.id} round ${pair} ${k}: ` + (r.ok ? `${speed}, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before, others used ${r.otherCpuSeconds == null ? '?' : r.otherCpuSeconds.toFixed(1)} CPU s)` : `FAILED: ${r.error}`))
+          const speed =
+            c.kind === 'files' && r.ok
+              ? `${r.filesPerSec.toFixed(0)} files/s, ${r.cpuSecPer1kFiles.toFixed(2)} CPU s/1000 files`
+              : r.ok
+                ? `${r.mibps.toFixed(0)} MiB/s, ${r.cpuSecPerGiB.toFixed(2)} CPU s/GiB`
+                : ''
+          log(
+            `${c.id} round ${pair} ${k}: ` +
+              (r.ok
+                ? `${speed}, ${r.maxRssMiB.toFixed(0)} MiB RSS${r.eld ? `, ELD p99 ${r.eld.p99Ms.toFixed(1)} ms` : ''} (CPUs ${r.busyBefore == null ? '?' : (r.busyBefore * 100).toFixed(0) + '%'} busy before, others used ${r.otherCpuSeconds == null ? '?' : r.otherCpuSeconds.toFixed(1)} CPU s)`
+                : `FAILED: ${r.error}`),
+          )
         }
       }
       const { file, crc, quickSize, quickCount, files: filesOf, destDir, ...desc } = c

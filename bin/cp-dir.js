@@ -38,7 +38,10 @@ async function cpRecursive(dir, destination, opts, env) {
   try {
     stat = fs.statSync(absDir)
   } catch (err) {
-    throw new UserError(`cannot read ${dir}: ${err.code === 'ENOENT' ? 'no such folder' : err.code || err.message}`, EXIT_FAILED)
+    throw new UserError(
+      `cannot read ${dir}: ${err.code === 'ENOENT' ? 'no such folder' : err.code || err.message}`,
+      EXIT_FAILED,
+    )
   }
   if (!stat.isDirectory()) throw new UserError(`cannot upload ${dir} with -r: not a folder`, EXIT_FAILED)
   const cpDir = path.resolve(opts.checkpointDir)
@@ -55,7 +58,14 @@ async function cpRecursive(dir, destination, opts, env) {
   }
   let client
   try {
-    client = new OSS({ ...creds, bucket, endpoint: opts.endpoint, region: opts.region, authorizationV4: !!opts.v4, retryMax: opts.retries })
+    client = new OSS({
+      ...creds,
+      bucket,
+      endpoint: opts.endpoint,
+      region: opts.region,
+      authorizationV4: !!opts.v4,
+      retryMax: opts.retries,
+    })
   } catch (err) {
     throw new UserError(oneLine(err, creds))
   }
@@ -100,7 +110,10 @@ async function cpRecursive(dir, destination, opts, env) {
   } catch (err) {
     if (interrupted && err && err.name === 'cancel') {
       if (tty && opts.progress) process.stderr.write('\n')
-      throw new UserError('interrupted: run the same command again to continue (finished files are skipped)', EXIT_INTERRUPTED)
+      throw new UserError(
+        'interrupted: run the same command again to continue (finished files are skipped)',
+        EXIT_INTERRUPTED,
+      )
     }
     throw new UserError(`upload of ${dir} failed: ${oneLine(err, creds)}`, EXIT_FAILED)
   } finally {
@@ -115,7 +128,10 @@ async function cpRecursive(dir, destination, opts, env) {
       ` to oss://${bucket}/${prefix}: ${(summary.bytesUploaded / MiB).toFixed(1)} MiB in ${secs < 60 ? `${secs.toFixed(1)}s` : formatDuration(secs)}`,
   )
   if (summary.failed.length > 0) {
-    throw new UserError(`${summary.failed.length} file(s) failed; run the same command again to retry them`, EXIT_FAILED)
+    throw new UserError(
+      `${summary.failed.length} file(s) failed; run the same command again to retry them`,
+      EXIT_FAILED,
+    )
   }
 }
 

@@ -42,11 +42,13 @@ function resumedBytes(checkpointFile, { bucket, key, absFile }) {
   } catch {
     return 0
   }
-  if (!cp || cp.kind !== 'oss-turbo-download' || cp.name !== key || cp.filePath !== absFile || cp.bucket !== bucket) return 0
+  if (!cp || cp.kind !== 'oss-turbo-download' || cp.name !== key || cp.filePath !== absFile || cp.bucket !== bucket)
+    return 0
   if (!Array.isArray(cp.doneParts) || !(cp.partSize > 0) || !(cp.objectSize >= 0)) return 0
   let bytes = 0
   for (const p of cp.doneParts) {
-    if (p && Number.isInteger(p.number)) bytes += Math.max(0, Math.min(cp.partSize, cp.objectSize - (p.number - 1) * cp.partSize))
+    if (p && Number.isInteger(p.number))
+      bytes += Math.max(0, Math.min(cp.partSize, cp.objectSize - (p.number - 1) * cp.partSize))
   }
   return bytes
 }
@@ -57,7 +59,10 @@ async function cpDownload(source, dest, opts, h) {
   const absFile = targetFile(dest, key)
   const creds = credentials()
   if (!fs.existsSync(path.dirname(absFile))) {
-    throw new UserError(`cannot download into ${absFile}: the folder ${path.dirname(absFile)} does not exist`, EXIT_FAILED)
+    throw new UserError(
+      `cannot download into ${absFile}: the folder ${path.dirname(absFile)} does not exist`,
+      EXIT_FAILED,
+    )
   }
 
   const cpDir = path.resolve(opts.checkpointDir)
@@ -131,7 +136,9 @@ async function cpDownload(source, dest, opts, h) {
     const kept = fs.existsSync(checkpointFile)
     if (interrupted && err && err.name === 'cancel') {
       throw new UserError(
-        kept ? `interrupted; checkpoint saved in ${checkpointFile}: run the same command again to resume` : 'interrupted',
+        kept
+          ? `interrupted; checkpoint saved in ${checkpointFile}: run the same command again to resume`
+          : 'interrupted',
         EXIT_INTERRUPTED,
       )
     }

@@ -44,12 +44,14 @@ function parseSize(text) {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(String(text).trim())
   if (!m) throw new InvalidArgumentError('expected a size such as 8M, 64MiB or 1048576')
   const bytes = Number(m[1]) * UNITS[m[2].toLowerCase()]
-  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new InvalidArgumentError('expected a whole, positive number of bytes')
+  if (!Number.isSafeInteger(bytes) || bytes <= 0)
+    throw new InvalidArgumentError('expected a whole, positive number of bytes')
   return bytes
 }
 
 function parsePositiveInt(text) {
-  if (!/^\d+$/.test(String(text).trim()) || Number(text) < 1) throw new InvalidArgumentError('expected a positive integer')
+  if (!/^\d+$/.test(String(text).trim()) || Number(text) < 1)
+    throw new InvalidArgumentError('expected a positive integer')
   return Number(text)
 }
 
@@ -81,7 +83,9 @@ function credentials() {
   const accessKeyId = process.env.OSS_ACCESS_KEY_ID
   const accessKeySecret = process.env.OSS_ACCESS_KEY_SECRET
   if (!accessKeyId || !accessKeySecret) {
-    throw new UserError('no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and OSS_SESSION_TOKEN for STS)')
+    throw new UserError(
+      'no credentials: set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET (and OSS_SESSION_TOKEN for STS)',
+    )
   }
   return { accessKeyId, accessKeySecret, stsToken: process.env.OSS_SESSION_TOKEN || undefined }
 }
@@ -196,7 +200,8 @@ function statFile(file, absFile) {
   try {
     stat = fs.statSync(absFile)
   } catch (err) {
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code || err.message
+    const why =
+      err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code || err.message
     throw new UserError(`cannot read ${file}: ${why}`, EXIT_FAILED)
   }
   if (!stat.isFile()) throw new UserError(`cannot upload ${file}: not a regular file`, EXIT_FAILED)
@@ -213,7 +218,8 @@ function resumedBytes(checkpointFile, { bucket, key, absFile, stat }) {
     return 0
   }
   const size = stat.size
-  if (!cp || cp.name !== key || cp.file !== absFile || cp.fileSize !== size || (cp.bucket && cp.bucket !== bucket)) return 0
+  if (!cp || cp.name !== key || cp.file !== absFile || cp.fileSize !== size || (cp.bucket && cp.bucket !== bucket))
+    return 0
   if (cp.fileMtimeMs != null && cp.fileMtimeMs !== Math.floor(stat.mtimeMs)) return 0
   if (!Array.isArray(cp.doneParts) || !(cp.partSize > 0)) return 0
   const numbers = new Set(cp.doneParts.map((p) => p && p.number).filter(Number.isInteger))
@@ -267,12 +273,32 @@ Exit codes: 0 uploaded, 1 upload failed, 2 bad command line or environment, 130 
       'upload a local file to oss://bucket/key, or download oss://bucket/key to a local file. Resumable: after a failure or Ctrl-C, run the same command again.',
     )
     .argument('<file>', 'the local file (a folder with -r), or oss://bucket/key to download')
-    .argument('<destination>', 'oss://bucket/key (a key ending in / gets the file name appended), or the local file/folder to download into')
-    .addOption(new Option('--endpoint <url>', 'OSS endpoint, e.g. oss-cn-hangzhou.aliyuncs.com or http://127.0.0.1:9000').env('OSS_ENDPOINT'))
-    .addOption(new Option('--region <region>', 'OSS region, e.g. oss-cn-hangzhou (used when no endpoint is given, and by --v4)').env('OSS_REGION'))
+    .argument(
+      '<destination>',
+      'oss://bucket/key (a key ending in / gets the file name appended), or the local file/folder to download into',
+    )
+    .addOption(
+      new Option('--endpoint <url>', 'OSS endpoint, e.g. oss-cn-hangzhou.aliyuncs.com or http://127.0.0.1:9000').env(
+        'OSS_ENDPOINT',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--region <region>',
+        'OSS region, e.g. oss-cn-hangzhou (used when no endpoint is given, and by --v4)',
+      ).env('OSS_REGION'),
+    )
     .option('--parallel <n>', 'parts uploaded (or ranges downloaded) at once', parsePositiveInt, 5)
-    .option('--part-size <size>', 'bytes per part: 8M, 64MiB, 1048576 … (default 1MiB, raised to fit 10,000 parts)', parseSize)
-    .option('--checkpoint-dir <dir>', 'where checkpoints are kept', path.join(os.homedir(), '.oss-turbo', 'checkpoints'))
+    .option(
+      '--part-size <size>',
+      'bytes per part: 8M, 64MiB, 1048576 … (default 1MiB, raised to fit 10,000 parts)',
+      parseSize,
+    )
+    .option(
+      '--checkpoint-dir <dir>',
+      'where checkpoints are kept',
+      path.join(os.homedir(), '.oss-turbo', 'checkpoints'),
+    )
     .option('--retries <n>', 'retries of a failed request, with backoff', parseCount, 3)
     .option('--v4', 'sign requests with OSS V4 (OSS4-HMAC-SHA256) instead of V1')
     .option('--no-progress', 'no progress display')

@@ -56,8 +56,14 @@ export class Crc64 {
     for (let w = 0; w < nwords; w += 2, i += 8) {
       const a = (lo ^ words![w]) >>> 0
       const b = (hi ^ words![w + 1]) >>> 0
-      const a0 = a & 0xff, a1 = (a >>> 8) & 0xff, a2 = (a >>> 16) & 0xff, a3 = a >>> 24
-      const b0 = b & 0xff, b1 = (b >>> 8) & 0xff, b2 = (b >>> 16) & 0xff, b3 = b >>> 24
+      const a0 = a & 0xff,
+        a1 = (a >>> 8) & 0xff,
+        a2 = (a >>> 16) & 0xff,
+        a3 = a >>> 24
+      const b0 = b & 0xff,
+        b1 = (b >>> 8) & 0xff,
+        b2 = (b >>> 16) & 0xff,
+        b3 = b >>> 24
       lo = (T7l[a0] ^ T6l[a1] ^ T5l[a2] ^ T4l[a3] ^ T3l[b0] ^ T2l[b1] ^ T1l[b2] ^ T0l[b3]) >>> 0
       hi = (T7h[a0] ^ T6h[a1] ^ T5h[a2] ^ T4h[a3] ^ T3h[b0] ^ T2h[b1] ^ T1h[b2] ^ T0h[b3]) >>> 0
     }

@@ -35,7 +35,10 @@ function client(endpoint: string): OSS {
   return new OSS({ endpoint, bucket: TEST_BUCKET, accessKeyId: TEST_AK, accessKeySecret: TEST_SK })
 }
 
-function uploadOptions(job: Job, onUploadProgress: (p: { loaded: number; total: number }) => void): OSS.MultipartUploadOptions {
+function uploadOptions(
+  job: Job,
+  onUploadProgress: (p: { loaded: number; total: number }) => void,
+): OSS.MultipartUploadOptions {
   return { partSize: PART_SIZE, parallel: PARALLEL, checkpointFile: job.checkpointFile, onUploadProgress }
 }
 
@@ -44,7 +47,11 @@ async function child(): Promise<void> {
   const job: Job = JSON.parse(process.argv[3])
   const send = (msg: unknown) => process.send?.(msg)
   send({ started: true })
-  await client(job.endpoint).multipartUpload(KEY, job.file, uploadOptions(job, (p) => send(p)))
+  await client(job.endpoint).multipartUpload(
+    KEY,
+    job.file,
+    uploadOptions(job, (p) => send(p)),
+  )
   send({ done: true })
   process.disconnect?.()
 }
@@ -104,19 +111,27 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'oss-turbo-demo-'))
   const emu = await startEmulator()
   try {
-    const job: Job = { endpoint: emu.endpoint, file: join(work, 'demo-512MiB.bin'), checkpointFile: join(work, 'upload.checkpoint.json') }
+    const job: Job = {
+      endpoint: emu.endpoint,
+      file: join(work, 'demo-512MiB.bin'),
+      checkpointFile: join(work, 'upload.checkpoint.json'),
+    }
     const numParts = Math.ceil(SIZE / PART_SIZE)
     say(`oss-turbo demo: emulator at ${emu.endpoint}`)
     say(`writing ${SIZE / MiB} MiB of random bytes to ${job.file} ...`)
     writeRandomFile(job.file, SIZE)
 
-    say(`\n1) multipartUpload in a child process (${numParts} parts of ${PART_SIZE / MiB} MiB, parallel ${PARALLEL}, checkpointFile), killed with SIGKILL at ~${CRASH_AT * 100} %`)
+    say(
+      `\n1) multipartUpload in a child process (${numParts} parts of ${PART_SIZE / MiB} MiB, parallel ${PARALLEL}, checkpointFile), killed with SIGKILL at ~${CRASH_AT * 100} %`,
+    )
     const crash = await crashingUpload(job)
     const saved = donePartsIn(job.checkpointFile)
     if (crash.crashedAt === null) {
       say('   the upload finished before the crash point (a very fast machine): nothing to resume')
     } else {
-      say(`   killed at ${(crash.crashedAt * 100).toFixed(1)} % after ${crash.secs.toFixed(2)} s; the checkpoint file records ${saved.length} of ${numParts} parts`)
+      say(
+        `   killed at ${(crash.crashedAt * 100).toFixed(1)} % after ${crash.secs.toFixed(2)} s; the checkpoint file records ${saved.length} of ${numParts} parts`,
+      )
     }
 
     say(`\n2) resume here with the docs' retry loop (5 attempts), from the checkpoint file`)
@@ -130,7 +145,11 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) {
       attempts++
       try {
-        result = await oss.multipartUpload(KEY, job.file, uploadOptions(job, ({ loaded }) => bar.update(loaded)))
+        result = await oss.multipartUpload(
+          KEY,
+          job.file,
+          uploadOptions(job, ({ loaded }) => bar.update(loaded)),
+        )
         break
       } catch (err) {
         bar.stop()
@@ -151,22 +170,32 @@ async function main(): Promise<void> {
     const local = crc64File(job.file)
     const perPart = new Map<number, number>()
     for (const e of await emu.log()) {
-      if (e.api === 'UploadPart' && e.key === KEY && e.partNumber != null) perPart.set(e.partNumber, (perPart.get(e.partNumber) ?? 0) + 1)
+      if (e.api === 'UploadPart' && e.key === KEY && e.partNumber != null)
+        perPart.set(e.partNumber, (perPart.get(e.partNumber) ?? 0) + 1)
     }
-    const resent = [...perPart].filter(([, n]) => n > 1).map(([p]) => p).sort((a, b) => a - b)
+    const resent = [...perPart]
+      .filter(([, n]) => n > 1)
+      .map(([p]) => p)
+      .sort((a, b) => a - b)
     const uploadSecs = crash.secs + resumeSecs
 
     say('\n── summary ──────────────────────────────────────────────')
-    say(`object        oss://${TEST_BUCKET}/${KEY}, ${SIZE / MiB} MiB, ${numParts} parts of ${PART_SIZE / MiB} MiB, parallel ${PARALLEL}`)
+    say(
+      `object        oss://${TEST_BUCKET}/${KEY}, ${SIZE / MiB} MiB, ${numParts} parts of ${PART_SIZE / MiB} MiB, parallel ${PARALLEL}`,
+    )
     if (crash.crashedAt !== null) {
-      say(`crash         SIGKILL at ${(crash.crashedAt * 100).toFixed(1)} % after ${crash.secs.toFixed(2)} s; checkpoint file: ${saved.length}/${numParts} parts`)
+      say(
+        `crash         SIGKILL at ${(crash.crashedAt * 100).toFixed(1)} % after ${crash.secs.toFixed(2)} s; checkpoint file: ${saved.length}/${numParts} parts`,
+      )
     }
     say(
       `resume        ${attempts} attempt(s) of the retry loop, ${numParts - saved.length} parts, ${resumeSecs.toFixed(2)} s ` +
         `(of which ${completeSecs.toFixed(2)} s waiting for Complete)`,
     )
     say(`time          ${uploadSecs.toFixed(2)} s uploading in all, ${(SIZE / MiB / uploadSecs).toFixed(0)} MiB/s`)
-    say(`parts resent  ${resent.length}${resent.length ? ` (part${resent.length > 1 ? 's' : ''} ${resent.join(', ')}: in flight when the uploader died)` : ''}`)
+    say(
+      `parts resent  ${resent.length}${resent.length ? ` (part${resent.length > 1 ? 's' : ''} ${resent.join(', ')}: in flight when the uploader died)` : ''}`,
+    )
     say(`CRC-64        object ${remote}, file ${local}: ${remote === local ? 'verified ✔' : 'MISMATCH ✘'}`)
     if (remote !== local) process.exitCode = 1
   } finally {

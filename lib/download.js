@@ -8,7 +8,14 @@ const { headerStrings, toRes, makeError } = require('./shape.js')
 
 // Options that make a GET something other than "the whole current object into a file".
 const FALLBACK_OPTIONS = ['process', 'versionId', 'subres', 'responseCacheControl']
-const FALLBACK_HEADERS = ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'accept-encoding']
+const FALLBACK_HEADERS = [
+  'range',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'accept-encoding',
+]
 
 // Whether this call is the form oss-turbo runs natively.
 function isNativeForm(file, options) {
@@ -78,8 +85,5 @@ async function nativeGet(client, name, file, options) {
     if (signal) signal.removeEventListener('abort', onAbort)
   }
 }
-
-
-
 
 module.exports = { install, isNativeForm }

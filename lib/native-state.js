@@ -37,7 +37,11 @@ function attachNative(client, NativeClient, given) {
       state.accessKeyId = c.accessKeyId
       state.accessKeySecret = c.accessKeySecret
       state.stsToken = c.stsToken || null
-      return { accessKeyId: String(c.accessKeyId), accessKeySecret: String(c.accessKeySecret), stsToken: c.stsToken ? String(c.stsToken) : undefined }
+      return {
+        accessKeyId: String(c.accessKeyId),
+        accessKeySecret: String(c.accessKeySecret),
+        stsToken: c.stsToken ? String(c.stsToken) : undefined,
+      }
     })
   }
 }
@@ -51,8 +55,16 @@ function syncNative(client) {
     state.bucket = bucket
   }
   const stsToken = o.stsToken || null
-  if (o.accessKeyId !== state.accessKeyId || o.accessKeySecret !== state.accessKeySecret || stsToken !== state.stsToken) {
-    state.native.setCredentials(String(o.accessKeyId), String(o.accessKeySecret), stsToken == null ? undefined : String(stsToken))
+  if (
+    o.accessKeyId !== state.accessKeyId ||
+    o.accessKeySecret !== state.accessKeySecret ||
+    stsToken !== state.stsToken
+  ) {
+    state.native.setCredentials(
+      String(o.accessKeyId),
+      String(o.accessKeySecret),
+      stsToken == null ? undefined : String(stsToken),
+    )
     state.accessKeyId = o.accessKeyId
     state.accessKeySecret = o.accessKeySecret
     state.stsToken = stsToken
@@ -81,7 +93,9 @@ function nativeOptions(o, given) {
     retryMax: typeof given.retryMax === 'number' ? given.retryMax : undefined,
     // 0 is meaningful: refresh before every request, as ali-oss does.
     refreshStsTokenInterval:
-      typeof o.refreshSTSTokenInterval === 'number' && o.refreshSTSTokenInterval >= 0 ? o.refreshSTSTokenInterval : undefined,
+      typeof o.refreshSTSTokenInterval === 'number' && o.refreshSTSTokenInterval >= 0
+        ? o.refreshSTSTokenInterval
+        : undefined,
     ca: o.ca == null ? undefined : [].concat(o.ca).map((c) => (Buffer.isBuffer(c) ? c.toString('utf8') : String(c))),
   }
 }

@@ -67,7 +67,13 @@ async function uploadDirectoryImpl(client, dir, prefix, options, h) {
           }
           break
         case 'file':
-          await call(onFile, { path: ev.path, key: ev.key, size: ev.size, status: ev.status, reason: ev.reason || undefined })
+          await call(onFile, {
+            path: ev.path,
+            key: ev.key,
+            size: ev.size,
+            status: ev.status,
+            reason: ev.reason || undefined,
+          })
           break
         case 'done':
           if (callbackError) throw callbackError

@@ -42,7 +42,10 @@ const PLATFORMS: Platform[] = [
     id: 'linux-arm64-gnu',
     cpu: 'arm64',
     libc: 'glibc',
-    node: (app, script) => ['qemu-aarch64-static', ['-L', '/usr/aarch64-linux-gnu', join(CROSS, 'node-arm64', 'bin', 'node'), join(app, script)]],
+    node: (app, script) => [
+      'qemu-aarch64-static',
+      ['-L', '/usr/aarch64-linux-gnu', join(CROSS, 'node-arm64', 'bin', 'node'), join(app, script)],
+    ],
   },
   { id: 'linux-x64-musl', cpu: 'x64', libc: 'musl', node: (app, script) => muslRoot('x64', app, script) },
   { id: 'linux-arm64-musl', cpu: 'arm64', libc: 'musl', node: (app, script) => muslRoot('arm64', app, script) },
@@ -125,7 +128,20 @@ for (const platform of selected) {
       )
       const npm = spawnSync(
         'npm',
-        ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', '--os', 'linux', '--cpu', platform.cpu, '--libc', platform.libc, tarball('oss-turbo')],
+        [
+          'install',
+          '--no-audit',
+          '--no-fund',
+          '--prefer-offline',
+          '--loglevel=error',
+          '--os',
+          'linux',
+          '--cpu',
+          platform.cpu,
+          '--libc',
+          platform.libc,
+          tarball('oss-turbo'),
+        ],
         { cwd: app, encoding: 'utf8', timeout: 120_000 },
       )
       assert.equal(npm.status, 0, npm.stderr)
@@ -134,7 +150,10 @@ for (const platform of selected) {
       // lists the platforms it packed.
       const optional = Object.keys(installed.optionalDependencies ?? {})
       assert.ok(optional.includes(`oss-turbo-${platform.id}`), `optionalDependencies: ${optional.join(', ')}`)
-      assert.deepEqual(optional.filter((n) => !PLATFORMS.some((p) => n === `oss-turbo-${p.id}`)), [])
+      assert.deepEqual(
+        optional.filter((n) => !PLATFORMS.some((p) => n === `oss-turbo-${p.id}`)),
+        [],
+      )
       const pkgs = readdirSync(join(app, 'node_modules')).filter((n) => n.startsWith('oss-turbo-'))
       assert.deepEqual(pkgs, [`oss-turbo-${platform.id}`], 'only the platform package of this platform')
     })
@@ -166,7 +185,17 @@ for (const platform of selected) {
       writeFileSync(join(app, 'upload.js'), UPLOAD_JS)
       writeFileSync(
         join(app, 'config.json'),
-        JSON.stringify({ http: http.endpoint, https: https.endpoint, ca: CA, bucket: TEST_BUCKET, ak: TEST_AK, sk: TEST_SK, partSize: PART, prefix, pkg: `oss-turbo-${platform.id}` }),
+        JSON.stringify({
+          http: http.endpoint,
+          https: https.endpoint,
+          ca: CA,
+          bucket: TEST_BUCKET,
+          ak: TEST_AK,
+          sk: TEST_SK,
+          partSize: PART,
+          prefix,
+          pkg: `oss-turbo-${platform.id}`,
+        }),
       )
       const [cmd, args] = platform.node(app, 'upload.js')
       const run = spawnSync(cmd, args, { cwd: app, encoding: 'utf8', timeout: 300_000 })
