@@ -145,6 +145,18 @@ const CASES = [
     parallel: 8,
     input: 'file',
   },
+  {
+    id: 'https-dl-1g-shm',
+    label: 'HTTPS (h2 offered), 1 GiB download into tmpfs (/dev/shm), 8 MiB ranges × 8',
+    kind: 'download',
+    dest: 'shm',
+    size: GiB,
+    quickSize: 128 * MiB,
+    partSize: 8 * MiB,
+    parallel: 8,
+    input: 'file',
+    tls: true,
+  },
   // Streams (issue 13): oss-turbo's multipartUpload of a Readable vs ali-oss's putStream of the same stream;
   // compare with 1g-8m for the same upload from a path.
   {
@@ -536,44 +548,46 @@ async function waitQuiet(ctx) {
 }
 
 // Creates the synthetic object a download case reads (emulator --bench: generated content, no disk).
-function synthetic(port, key, size) {
+function synthetic(emu, key, size) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({ bucket: BUCKET, key, size })
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/-/synthetic',
-        agent: false,
-        headers: { 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let out = ''
-        res.on('data', (d) => (out += d))
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve(JSON.parse(out))
-            : reject(new Error(`/-/synthetic: ${res.statusCode} ${out}`)),
-        )
-      },
-    )
+    const opts = {
+      host: '127.0.0.1',
+      port: emu.port,
+      method: 'POST',
+      path: '/-/synthetic',
+      agent: false,
+      headers: { 'content-length': Buffer.byteLength(body) },
+    }
+    if (emu.tls) Object.assign(opts, { servername: 'localhost', ca: fs.readFileSync(TLS_CA) })
+    const req = (emu.tls ? https : http).request(opts, (res) => {
+      let out = ''
+      res.on('data', (d) => (out += d))
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(JSON.parse(out)) : reject(new Error(`/-/synthetic: ${res.statusCode} ${out}`)),
+      )
+    })
     req.on('error', reject)
     req.end(body)
   })
 }
 
 async function downloadOnce(ctx, c, contender, pair) {
+  const emu = c.tls ? ctx.tlsEmulator : ctx.emulator
+  // HTTPS as for uploads: https://localhost:PORT path-style, the test CA through NODE_EXTRA_CA_CERTS (ali-oss),
+  // options.ca (oss-turbo) and --ca (raw).
+  const endpoint = emu.tls ? `https://localhost:${emu.port}` : `http://127.0.0.1:${emu.port}`
+  const tlsEnv = emu.tls ? { NODE_EXTRA_CA_CERTS: TLS_CA } : {}
   const busyBefore = await waitQuiet(ctx)
   const sys0 = cpuTimes()
-  const emuCpu0 = procCpuSeconds(ctx.emulator.child.pid)
+  const emuCpu0 = procCpuSeconds(emu.child.pid)
   const out = path.join(c.destDir, `dl-${contender.replace(/[^a-z0-9-]/gi, '_')}-${pair}-${Date.now()}.bin`)
   let r
   if (contender === 'raw') {
     const args = [
       'get',
       '--endpoint',
-      `127.0.0.1:${ctx.emulator.port}`,
+      emu.tls ? endpoint : `127.0.0.1:${emu.port}`,
       '--bucket',
       BUCKET,
       '--key',
@@ -585,6 +599,7 @@ async function downloadOnce(ctx, c, contender, pair) {
       '--parallel',
       String(c.parallel),
     ]
+    if (emu.tls) args.push('--ca', TLS_CA)
     r = await spawnJson(ctx.bins.raw, args, cleanEnv(), ctx.opts.runTimeoutS)
   } else {
     const variant = contender.startsWith('oss-turbo@') ? ctx.opts.variants[contender.slice(10)] : null
@@ -592,7 +607,9 @@ async function downloadOnce(ctx, c, contender, pair) {
       mode: 'download',
       contender: variant ? 'oss-turbo' : contender,
       repo: REPO,
-      endpoint: `http://127.0.0.1:${ctx.emulator.port}`,
+      endpoint,
+      sldEnable: emu.tls,
+      ca: emu.tls ? TLS_CA : undefined,
       key: c.key,
       out,
       partSize: c.partSize,
@@ -602,11 +619,11 @@ async function downloadOnce(ctx, c, contender, pair) {
     r = await spawnJson(
       process.execPath,
       [path.join(__dirname, 'child.js'), JSON.stringify(cfg)],
-      cleanEnv(variant ? { NAPI_RS_NATIVE_LIBRARY_PATH: variant } : {}),
+      cleanEnv(variant ? { ...tlsEnv, NAPI_RS_NATIVE_LIBRARY_PATH: variant } : tlsEnv),
       ctx.opts.runTimeoutS,
     )
   }
-  const emuCpu1 = procCpuSeconds(ctx.emulator.child.pid)
+  const emuCpu1 = procCpuSeconds(emu.child.pid)
   const sys1 = cpuTimes()
   const run = { contender, pair, key: c.key, load1: os.loadavg()[0], busyBefore, ...r }
   if (emuCpu0 != null && emuCpu1 != null) run.emulatorCpuSeconds = emuCpu1 - emuCpu0
@@ -1111,7 +1128,7 @@ async function main() {
     for (const c of cases) {
       if (c.kind === 'download') {
         c.key = `bench/${c.id}-${c.size}`
-        c.crc = (await synthetic(emu.port, c.key, c.size)).crc64
+        c.crc = (await synthetic(c.tls ? tlsEmu : emu, c.key, c.size)).crc64
       }
       const runs = []
       const here = caseContenders(c, contenders)
