@@ -305,6 +305,122 @@ impl EventJs {
     }
 }
 
+/// One `multipartUpload` step as JavaScript sees it: one small constructor per [`Event`] kind. The
+/// `initiated` and `part` steps hand back their acknowledgement for the session to hold.
+impl EventJs {
+    fn from_upload(event: Event, parallel_path: bool) -> (Self, Option<Ack>) {
+        match event {
+            Event::Warning(message) => (Self::warning(message), None),
+            Event::Put { res } => (Self::with_etag("put", res), None),
+            Event::Initiated {
+                upload_id,
+                file_size,
+                part_size,
+                num_parts,
+                res,
+                ack,
+            } => {
+                let sizes = (file_size, part_size, num_parts);
+                (Self::initiated(upload_id, sizes, res), Some(ack))
+            }
+            Event::Bytes { loaded, total } => (Self::bytes(loaded, total), None),
+            Event::Resumed {
+                upload_id,
+                file_size,
+                part_size,
+                num_parts,
+                done,
+            } => {
+                let sizes = (file_size, part_size, num_parts);
+                (Self::resumed(upload_id, sizes, done), None)
+            }
+            Event::Part {
+                number,
+                etag,
+                num_parts,
+                res,
+                ack,
+            } => (Self::part(number, etag, num_parts, res), Some(ack)),
+            Event::Completed { res } => (Self::with_etag("completed", res), None),
+            Event::Failed(e) => (Self::failed(e.info(parallel_path)), None),
+        }
+    }
+
+    fn warning(message: String) -> Self {
+        EventJs {
+            message: Some(message),
+            ..EventJs::new("warning")
+        }
+    }
+
+    /// `put` and `completed`: the response and its ETag.
+    fn with_etag(kind: &str, res: Response) -> Self {
+        EventJs {
+            etag: res.header("etag").map(str::to_string),
+            res: Some(res.into()),
+            ..EventJs::new(kind)
+        }
+    }
+
+    /// `initiated` and `resumed` share the upload's id and `(fileSize, partSize, numParts)`.
+    fn sized(
+        kind: &str,
+        upload_id: String,
+        (file_size, part_size, num_parts): (u64, u64, u64),
+    ) -> Self {
+        EventJs {
+            upload_id: Some(upload_id),
+            file_size: Some(file_size as f64),
+            part_size: Some(part_size as f64),
+            num_parts: Some(num_parts as f64),
+            ..EventJs::new(kind)
+        }
+    }
+
+    fn initiated(upload_id: String, sizes: (u64, u64, u64), res: Response) -> Self {
+        EventJs {
+            res: Some(res.into()),
+            ..Self::sized("initiated", upload_id, sizes)
+        }
+    }
+
+    fn resumed(upload_id: String, sizes: (u64, u64, u64), done: Vec<(u32, String)>) -> Self {
+        EventJs {
+            done_parts: Some(
+                done.into_iter()
+                    .map(|(number, etag)| PartJs { number, etag })
+                    .collect(),
+            ),
+            ..Self::sized("resumed", upload_id, sizes)
+        }
+    }
+
+    fn bytes(loaded: u64, total: u64) -> Self {
+        EventJs {
+            loaded: Some(loaded as f64),
+            total: Some(total as f64),
+            ..EventJs::new("bytes")
+        }
+    }
+
+    fn part(number: u32, etag: String, num_parts: u64, res: Response) -> Self {
+        EventJs {
+            number: Some(number),
+            etag: Some(etag),
+            num_parts: Some(num_parts as f64),
+            res: Some(res.into()),
+            ..EventJs::new("part")
+        }
+    }
+
+    fn failed(info: ErrorInfo) -> Self {
+        EventJs {
+            error: Some(info.into()),
+            ..EventJs::new("error")
+        }
+    }
+}
+
 /// A JS timeout (ms or a string like `'2m'`) as the core takes it.
 fn timeout_value(v: Either<f64, String>) -> TimeoutValue {
     match v {
@@ -743,91 +859,15 @@ impl UploadSession {
         self.ack(true);
         let event = self.events.lock().await.recv().await;
         let Some(event) = event else {
-            let mut e = EventJs::new("error");
-            e.error = Some(
-                Error::internal("the upload ended without a result")
-                    .info(false)
-                    .into(),
+            return EventJs::failed(
+                Error::internal("the upload ended without a result").info(false),
             );
-            return e;
         };
-        match event {
-            Event::Warning(message) => EventJs {
-                message: Some(message),
-                ..EventJs::new("warning")
-            },
-            Event::Put { res } => EventJs {
-                etag: res.header("etag").map(str::to_string),
-                res: Some(res.into()),
-                ..EventJs::new("put")
-            },
-            Event::Initiated {
-                upload_id,
-                file_size,
-                part_size,
-                num_parts,
-                res,
-                ack,
-            } => {
-                self.hold(ack);
-                EventJs {
-                    upload_id: Some(upload_id),
-                    file_size: Some(file_size as f64),
-                    part_size: Some(part_size as f64),
-                    num_parts: Some(num_parts as f64),
-                    res: Some(res.into()),
-                    ..EventJs::new("initiated")
-                }
-            }
-            Event::Bytes { loaded, total } => EventJs {
-                loaded: Some(loaded as f64),
-                total: Some(total as f64),
-                ..EventJs::new("bytes")
-            },
-            Event::Resumed {
-                upload_id,
-                file_size,
-                part_size,
-                num_parts,
-                done,
-            } => EventJs {
-                upload_id: Some(upload_id),
-                file_size: Some(file_size as f64),
-                part_size: Some(part_size as f64),
-                num_parts: Some(num_parts as f64),
-                done_parts: Some(
-                    done.into_iter()
-                        .map(|(number, etag)| PartJs { number, etag })
-                        .collect(),
-                ),
-                ..EventJs::new("resumed")
-            },
-            Event::Part {
-                number,
-                etag,
-                num_parts,
-                res,
-                ack,
-            } => {
-                self.hold(ack);
-                EventJs {
-                    number: Some(number),
-                    etag: Some(etag),
-                    num_parts: Some(num_parts as f64),
-                    res: Some(res.into()),
-                    ..EventJs::new("part")
-                }
-            }
-            Event::Completed { res } => EventJs {
-                etag: res.header("etag").map(str::to_string),
-                res: Some(res.into()),
-                ..EventJs::new("completed")
-            },
-            Event::Failed(e) => EventJs {
-                error: Some(e.info(self.parallel_path).into()),
-                ..EventJs::new("error")
-            },
+        let (js, ack) = EventJs::from_upload(event, self.parallel_path);
+        if let Some(ack) = ack {
+            self.hold(ack);
         }
+        js
     }
 
     /// Acknowledges the last `initiated`/`part` step; `ok = false` when its callback threw.

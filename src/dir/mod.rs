@@ -206,11 +206,63 @@ fn hex_id(parts: &[&str]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The job's phases: check the arguments, open the journal, start the counting walk, the upload walk and
+/// the progress ticker, hand every file to a task as slots free up, then wait for all and sum up.
 async fn drive(
     client: Arc<Client>,
     job: DirUpload,
     events: mpsc::UnboundedSender<DirEvent>,
 ) -> Result<Summary, Error> {
+    let (root, prefix) = check_job(&client, &job)?;
+    let journal = open_journal(&client, &job, &prefix, &root)?;
+    let ctx = Arc::new(Ctx {
+        slots: Arc::new(Semaphore::new(job.parallel.max(1))),
+        client,
+        prefix,
+        summary: Mutex::new(Summary::default()),
+        files_done: AtomicU64::new(0),
+        files_total: AtomicU64::new(0),
+        bytes_done: AtomicU64::new(0),
+        bytes_total: AtomicU64::new(0),
+        counted: AtomicBool::new(false),
+        journal,
+        events,
+        started: Instant::now(),
+        job,
+    });
+
+    // The counting walk (for files/bytes totals) runs beside the upload walk.
+    let counter = spawn_counter(&ctx, &root);
+    // The upload walk hands files over through a small bounded channel.
+    let (tx, rx) = mpsc::channel::<Item>(256);
+    let walker_task = spawn_walker(&ctx, &root, tx);
+    let ticker = spawn_ticker(&ctx);
+
+    let mut tasks = dispatch(&ctx, rx).await;
+    while tasks.join_next().await.is_some() {}
+    let walked = walker_task
+        .await
+        .map_err(|e| Error::internal(format!("the folder walk stopped: {e}")))?;
+    let _ = counter.await;
+    ticker.abort();
+    walked?;
+    if ctx.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let _ = ctx.events.send(DirEvent::Progress(ctx.progress()));
+    let mut summary = std::mem::take(&mut *lock(&ctx.summary));
+    summary.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
+    if summary.failed.is_empty() {
+        if let Some(j) = &ctx.journal {
+            j.remove();
+        }
+    }
+    Ok(summary)
+}
+
+/// The folder (absolute) and the key prefix (ending in `/` unless empty), once the job's arguments are
+/// checked: a folder that exists, a bucket, a valid part size.
+fn check_job(client: &Client, job: &DirUpload) -> Result<(PathBuf, String), Error> {
     let root = std::path::absolute(&job.root).unwrap_or_else(|_| job.root.clone());
     match std::fs::metadata(&root) {
         Ok(m) if m.is_dir() => {}
@@ -230,92 +282,93 @@ async fn drive(
     if !prefix.is_empty() && !prefix.ends_with('/') {
         prefix.push('/');
     }
-    let journal = match &job.checkpoint_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(&dir.display().to_string(), "mkdir", &e))?;
-            let id = hex_id(&[
-                client.bucket().as_deref().unwrap_or(""),
-                &prefix,
-                &root.to_string_lossy(),
-            ]);
-            Some(Journal::open(dir.join(format!("dir-{id}.done")))?)
-        }
-        None => None,
+    Ok((root, prefix))
+}
+
+/// The journal of finished files in the checkpoint folder (created if missing), named after the bucket,
+/// prefix and folder, when there is a checkpoint folder.
+fn open_journal(
+    client: &Client,
+    job: &DirUpload,
+    prefix: &str,
+    root: &Path,
+) -> Result<Option<Journal>, Error> {
+    let Some(dir) = &job.checkpoint_dir else {
+        return Ok(None);
     };
-    let ctx = Arc::new(Ctx {
-        slots: Arc::new(Semaphore::new(job.parallel.max(1))),
-        client,
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(&dir.display().to_string(), "mkdir", &e))?;
+    let id = hex_id(&[
+        client.bucket().as_deref().unwrap_or(""),
         prefix,
-        summary: Mutex::new(Summary::default()),
-        files_done: AtomicU64::new(0),
-        files_total: AtomicU64::new(0),
-        bytes_done: AtomicU64::new(0),
-        bytes_total: AtomicU64::new(0),
-        counted: AtomicBool::new(false),
-        journal,
-        events,
-        started: Instant::now(),
-        job,
-    });
+        &root.to_string_lossy(),
+    ]);
+    Ok(Some(Journal::open(dir.join(format!("dir-{id}.done")))?))
+}
 
-    // The counting walk (for files/bytes totals) runs beside the upload walk.
-    let counter = {
-        let ctx = ctx.clone();
-        let root = root.clone();
-        tokio::task::spawn_blocking(move || {
-            let Ok(walker) = Walker::new(&root, &ctx.job.filters) else {
+/// Counts the files and bytes to upload (for the totals in progress), on a blocking thread.
+fn spawn_counter(ctx: &Arc<Ctx>, root: &Path) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let Ok(walker) = Walker::new(&root, &ctx.job.filters) else {
+            return;
+        };
+        let (mut files, mut bytes) = (0u64, 0u64);
+        for item in walker {
+            if ctx.cancelled() {
                 return;
-            };
-            let (mut files, mut bytes) = (0u64, 0u64);
-            for item in walker {
-                if ctx.cancelled() {
-                    return;
-                }
-                if let Item::File(f) = item {
-                    files += 1;
-                    bytes += f.size;
-                }
             }
-            ctx.files_total.store(files, Ordering::SeqCst);
-            ctx.bytes_total.store(bytes, Ordering::SeqCst);
-            ctx.counted.store(true, Ordering::SeqCst);
-        })
-    };
-
-    // The upload walk hands files over through a small bounded channel.
-    let (tx, mut rx) = mpsc::channel::<Item>(256);
-    let walker_task = {
-        let ctx = ctx.clone();
-        let root = root.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), Error> {
-            let walker = Walker::new(&root, &ctx.job.filters)
-                .map_err(|e| Error::io(&root.display().to_string(), "scandir", &e))?;
-            for item in walker {
-                if ctx.cancelled() || tx.blocking_send(item).is_err() {
-                    break;
-                }
+            if let Item::File(f) = item {
+                files += 1;
+                bytes += f.size;
             }
-            Ok(())
-        })
-    };
+        }
+        ctx.files_total.store(files, Ordering::SeqCst);
+        ctx.bytes_total.store(bytes, Ordering::SeqCst);
+        ctx.counted.store(true, Ordering::SeqCst);
+    })
+}
 
-    let ticker = {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let mut last = None;
-            loop {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let p = ctx.progress();
-                let key = (p.files_done, p.bytes_done, p.files_total);
-                if last != Some(key) {
-                    last = Some(key);
-                    let _ = ctx.events.send(DirEvent::Progress(p));
-                }
+/// Walks the folder on a blocking thread, sending every item into `tx` until cancelled.
+fn spawn_walker(
+    ctx: &Arc<Ctx>,
+    root: &Path,
+    tx: mpsc::Sender<Item>,
+) -> tokio::task::JoinHandle<Result<(), Error>> {
+    let ctx = ctx.clone();
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || -> Result<(), Error> {
+        let walker = Walker::new(&root, &ctx.job.filters)
+            .map_err(|e| Error::io(&root.display().to_string(), "scandir", &e))?;
+        for item in walker {
+            if ctx.cancelled() || tx.blocking_send(item).is_err() {
+                break;
             }
-        })
-    };
+        }
+        Ok(())
+    })
+}
 
+/// Sends a `Progress` event every 250 ms when something moved.
+fn spawn_ticker(ctx: &Arc<Ctx>) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let p = ctx.progress();
+            let key = (p.files_done, p.bytes_done, p.files_total);
+            if last != Some(key) {
+                last = Some(key);
+                let _ = ctx.events.send(DirEvent::Progress(p));
+            }
+        }
+    })
+}
+
+/// Takes the walk's items until it ends or the job is cancelled: every file gets a task once a slot is
+/// free; skipped symlinks and unreadable entries go into the summary. Returns the tasks still running.
+async fn dispatch(ctx: &Arc<Ctx>, mut rx: mpsc::Receiver<Item>) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     while let Some(item) = rx.recv().await {
         if ctx.cancelled() {
@@ -348,25 +401,7 @@ async fn drive(
         }
     }
     drop(rx);
-    while tasks.join_next().await.is_some() {}
-    let walked = walker_task
-        .await
-        .map_err(|e| Error::internal(format!("the folder walk stopped: {e}")))?;
-    let _ = counter.await;
-    ticker.abort();
-    walked?;
-    if ctx.cancelled() {
-        return Err(Error::Cancelled);
-    }
-    let _ = ctx.events.send(DirEvent::Progress(ctx.progress()));
-    let mut summary = std::mem::take(&mut *lock(&ctx.summary));
-    summary.elapsed_ms = ctx.started.elapsed().as_millis() as u64;
-    if summary.failed.is_empty() {
-        if let Some(j) = &ctx.journal {
-            j.remove();
-        }
-    }
-    Ok(summary)
+    tasks
 }
 
 async fn upload_file(ctx: &Arc<Ctx>, f: FileEntry, permit: OwnedSemaphorePermit) {

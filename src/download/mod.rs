@@ -189,6 +189,8 @@ fn poisons_progress(e: &Error) -> bool {
     }
 }
 
+/// The download's phases: check the arguments, HEAD the object, resume or start the temp file, fetch the
+/// missing ranges, verify the whole object's CRC-64, then fsync and rename into place.
 async fn download(
     client: &Arc<Client>,
     dl: &Download,
@@ -197,6 +199,135 @@ async fn download(
     events: &UnboundedSender<Event>,
 ) -> Result<Event, Error> {
     let started = Instant::now();
+    let part_size = check_arguments(dl)?;
+    let object = head_object(client, dl).await?;
+    let size = object.size;
+    total.store(size, Ordering::Relaxed);
+
+    let file_path = path_str(&dl.path);
+    let bucket = client.bucket();
+    let identity = Identity {
+        bucket: bucket.as_deref(),
+        name: &dl.key,
+        file_path: &file_path,
+        object_size: size,
+        etag: &object.etag,
+    };
+    let resumed = load_resume(dl, &identity, events);
+    let (temp, part_size, done) = start_from(resumed.as_ref(), dl, part_size);
+    // Kept after a failure only once a checkpoint names it (a resume can use it).
+    let mut guard = TempGuard {
+        temp: Some(temp.clone()),
+        keep: resumed.is_some(),
+    };
+    let temp_str = path_str(&temp);
+    let file = Arc::new(open_temp(&temp, size, resumed.is_some())?);
+
+    let all = plan_ranges(size, part_size);
+    let resumed_bytes = bytes_done(&all, &done);
+    loaded.store(resumed_bytes, Ordering::Relaxed);
+
+    let cp = DownloadCheckpoint {
+        kind: checkpoint::KIND.into(),
+        bucket: bucket.clone(),
+        name: dl.key.clone(),
+        file_path: file_path.clone(),
+        temp_path: temp_str.clone(),
+        object_size: size,
+        etag: object.etag.clone(),
+        part_size,
+        done_parts: done_parts(&done),
+    };
+    let state = Arc::new(Mutex::new(Progress { cp, done }));
+    if let Some(cp_path) = &dl.checkpoint_file {
+        if resumed.is_none() {
+            save_checkpoint(cp_path, &state)?;
+        }
+        guard.keep = true; // a checkpoint names the temp file now
+    }
+
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        key: dl.key.clone(),
+        etag: object.etag.clone(),
+        ranged: all.len() > 1,
+        file,
+        temp: temp_str,
+        options: dl.options.clone(),
+        loaded: loaded.clone(),
+        checkpoint_file: dl.checkpoint_file.clone(),
+        state: state.clone(),
+    });
+    if let Err(e) = fetch_verify_finish(shared, &all, &object, dl, temp).await? {
+        return Err(settle_failure(e, dl, &mut guard));
+    }
+    guard.temp = None;
+    remove_checkpoint_after_success(dl, events);
+    let mut res = object.head;
+    res.rt_ms = started.elapsed().as_millis() as u64;
+    Ok(Event::Done {
+        res,
+        size,
+        resumed_bytes,
+    })
+}
+
+/// Where the download starts: the checkpoint's temp file, range size and finished ranges on a resume,
+/// else a new temp file and nothing done.
+fn start_from(
+    resumed: Option<&DownloadCheckpoint>,
+    dl: &Download,
+    part_size: u64,
+) -> (PathBuf, u64, BTreeMap<u32, u64>) {
+    match resumed {
+        Some(cp) => (
+            PathBuf::from(&cp.temp_path),
+            cp.part_size,
+            cp.done_parts.iter().map(|p| (p.number, p.crc64)).collect(),
+        ),
+        None => (temp_path(&dl.path), part_size, BTreeMap::new()),
+    }
+}
+
+/// The bytes of the ranges already finished (a resume's head start).
+fn bytes_done(all: &[Range], done: &BTreeMap<u32, u64>) -> u64 {
+    all.iter()
+        .filter(|r| done.contains_key(&r.number))
+        .map(|r| r.end - r.start)
+        .sum()
+}
+
+/// The checkpoint's list of finished ranges.
+fn done_parts(done: &BTreeMap<u32, u64>) -> Vec<DonePart> {
+    done.iter()
+        .map(|(&number, &crc64)| DonePart { number, crc64 })
+        .collect()
+}
+
+/// Fetches the missing ranges, verifies the CRC-64 and moves the file into place. The outer error
+/// leaves the temp file and checkpoint as they are; the inner one goes through [`settle_failure`].
+async fn fetch_verify_finish(
+    shared: Arc<Shared>,
+    all: &[Range],
+    object: &ObjectInfo,
+    dl: &Download,
+    temp: PathBuf,
+) -> Result<Result<(), Error>, Error> {
+    if let Some(e) = fetch_all(&shared, all, dl.parallel).await {
+        return Ok(Err(e));
+    }
+    if let Err(e) = verify_crc(&shared.state, all, object, &dl.key)? {
+        return Ok(Err(e));
+    }
+    let file = shared.file.clone();
+    drop(shared);
+    Ok(finish_file(file, temp, dl.path.clone())
+        .await?
+        .map_err(|e| Error::io(&path_str(&dl.path), "rename", &e)))
+}
+
+/// The range size to use (the checkpoint's wins on a resume); a directory as target is refused.
+fn check_arguments(dl: &Download) -> Result<u64, Error> {
     let part_size = match dl.part_size {
         None => DEFAULT_PART_SIZE,
         Some(p) if p >= MIN_PART_SIZE => p,
@@ -212,6 +343,18 @@ async fn download(
             dl.path.display()
         )));
     }
+    Ok(part_size)
+}
+
+/// What the HEAD says about the object.
+struct ObjectInfo {
+    head: Response,
+    size: u64,
+    etag: String,
+    server_crc: Option<u64>,
+}
+
+async fn head_object(client: &Arc<Client>, dl: &Download) -> Result<ObjectInfo, Error> {
     let head = client.head(&dl.key, &dl.options).await?;
     if head.status != 200 {
         return Err(Error::protocol(format!(
@@ -230,75 +373,59 @@ async fn download(
     let server_crc: Option<u64> = head
         .header("x-oss-hash-crc64ecma")
         .and_then(|v| v.trim().parse().ok());
-    total.store(size, Ordering::Relaxed);
+    Ok(ObjectInfo {
+        head,
+        size,
+        etag,
+        server_crc,
+    })
+}
 
-    let file_path = path_str(&dl.path);
-    let bucket = client.bucket();
-    let identity = Identity {
-        bucket: bucket.as_deref(),
-        name: &dl.key,
-        file_path: &file_path,
-        object_size: size,
-        etag: &etag,
+/// The checkpoint to resume from, when there is one for this very object version and target; otherwise
+/// a warning says why not (and a stale temp file of ours beside this target is removed).
+fn load_resume(
+    dl: &Download,
+    identity: &Identity<'_>,
+    events: &UnboundedSender<Event>,
+) -> Option<DownloadCheckpoint> {
+    let cp_path = dl.checkpoint_file.as_ref()?;
+    let warn = |why: &dyn std::fmt::Display| {
+        let _ = events.send(Event::Warning(format!(
+            "oss-turbo: not resuming from {}: {why}; downloading from the start",
+            cp_path.display()
+        )));
     };
-
-    // Resume from the checkpoint when it is for this very object version and target.
-    let mut resumed: Option<DownloadCheckpoint> = None;
-    if let Some(cp_path) = &dl.checkpoint_file {
-        match checkpoint::load(cp_path) {
-            Ok(Some(cp)) => match cp.mismatch(&identity) {
-                None => resumed = Some(cp),
-                Some(why) => {
-                    let _ = events.send(Event::Warning(format!(
-                        "oss-turbo: not resuming from {}: {why}; downloading from the start",
-                        cp_path.display()
-                    )));
-                    // A temp file of ours beside this target is garbage now.
-                    if cp.kind == checkpoint::KIND && cp.file_path == file_path {
-                        let _ = checkpoint::remove(Path::new(&cp.temp_path));
-                    }
-                }
-            },
-            Ok(None) => {}
-            Err(why) => {
-                let _ = events.send(Event::Warning(format!(
-                    "oss-turbo: not resuming from {}: {why}; downloading from the start",
-                    cp_path.display()
-                )));
+    match checkpoint::load(cp_path) {
+        Ok(Some(cp)) => match cp.mismatch(identity) {
+            None => {
+                debug!(
+                    "resuming the download of {} from {} ranges already in {}",
+                    dl.key,
+                    cp.done_parts.len(),
+                    cp.temp_path
+                );
+                Some(cp)
             }
+            Some(why) => {
+                warn(&why);
+                // A temp file of ours beside this target is garbage now.
+                if cp.kind == checkpoint::KIND && cp.file_path == identity.file_path {
+                    let _ = checkpoint::remove(Path::new(&cp.temp_path));
+                }
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(why) => {
+            warn(&why);
+            None
         }
     }
+}
 
-    if let Some(cp) = &resumed {
-        debug!(
-            "resuming the download of {} from {} ranges already in {}",
-            dl.key,
-            cp.done_parts.len(),
-            cp.temp_path
-        );
-    }
-    let (temp, part_size, done) = match &resumed {
-        Some(cp) => (
-            PathBuf::from(&cp.temp_path),
-            cp.part_size,
-            cp.done_parts
-                .iter()
-                .map(|p| (p.number, p.crc64))
-                .collect::<BTreeMap<u32, u64>>(),
-        ),
-        None => (temp_path(&dl.path), part_size, BTreeMap::new()),
-    };
-    // Kept after a failure only once a checkpoint names it (a resume can use it).
-    let mut guard = TempGuard {
-        temp: Some(temp.clone()),
-        keep: resumed.is_some(),
-    };
-    let temp_str = path_str(&temp);
-    let file = open_temp(&temp, size, resumed.is_some())?;
-    let file = Arc::new(file);
-
-    let all = if size <= part_size {
-        // One plain GET (no Range), still If-Match.
+/// The ranges of an object: one plain GET (no Range, still If-Match) up to `part_size`, else ranged GETs.
+fn plan_ranges(size: u64, part_size: u64) -> Vec<Range> {
+    if size <= part_size {
         vec![Range {
             number: 1,
             start: 0,
@@ -306,60 +433,21 @@ async fn download(
         }]
     } else {
         ranges(size, part_size)
-    };
-    let ranged = all.len() > 1;
-    let resumed_bytes: u64 = all
-        .iter()
-        .filter(|r| done.contains_key(&r.number))
-        .map(|r| r.end - r.start)
-        .sum();
-    loaded.store(resumed_bytes, Ordering::Relaxed);
-
-    let state = Arc::new(Mutex::new(Progress {
-        cp: DownloadCheckpoint {
-            kind: checkpoint::KIND.into(),
-            bucket: bucket.clone(),
-            name: dl.key.clone(),
-            file_path: file_path.clone(),
-            temp_path: temp_str.clone(),
-            object_size: size,
-            etag: etag.clone(),
-            part_size,
-            done_parts: done
-                .iter()
-                .map(|(&number, &crc64)| DonePart { number, crc64 })
-                .collect(),
-        },
-        done,
-    }));
-    if let Some(cp_path) = &dl.checkpoint_file {
-        if resumed.is_none() {
-            save_checkpoint(cp_path, &state)?;
-        }
-        guard.keep = true;
     }
+}
 
+/// Fetches every range not yet done, `parallel` at a time; the first failure stops the others and is
+/// returned.
+async fn fetch_all(shared: &Arc<Shared>, all: &[Range], parallel: usize) -> Option<Error> {
     let todo: VecDeque<Range> = {
-        let st = lock(&state);
+        let st = lock(&shared.state);
         all.iter()
             .filter(|r| !st.done.contains_key(&r.number))
             .copied()
             .collect()
     };
     let queue = Arc::new(Mutex::new(todo));
-    let shared = Arc::new(Shared {
-        client: client.clone(),
-        key: dl.key.clone(),
-        etag: etag.clone(),
-        ranged,
-        file,
-        temp: temp_str.clone(),
-        options: dl.options.clone(),
-        loaded: loaded.clone(),
-        checkpoint_file: dl.checkpoint_file.clone(),
-        state: state.clone(),
-    });
-    let workers = dl.parallel.max(1).min(all.len().max(1));
+    let workers = parallel.max(1).min(all.len().max(1));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (shared, queue) = (shared.clone(), queue.clone());
@@ -384,15 +472,21 @@ async fn download(
             }
         }
     }
-    if let Some(e) = failure {
-        return Err(settle_failure(e, dl, &mut guard));
-    }
+    failure
+}
 
-    // Every range is in: the whole object's CRC-64 from the ranges' CRCs, in order.
+/// Every range is in: the whole object's CRC-64 from the ranges' CRCs, in order, compared with the
+/// server's. The outer error is an internal one (a range missing); the inner one is the mismatch.
+fn verify_crc(
+    state: &Mutex<Progress>,
+    all: &[Range],
+    object: &ObjectInfo,
+    key: &str,
+) -> Result<Result<(), Error>, Error> {
     let crc = {
-        let st = lock(&state);
+        let st = lock(state);
         let mut parts = Vec::with_capacity(all.len());
-        for r in &all {
+        for r in all {
             let Some(&c) = st.done.get(&r.number) else {
                 return Err(Error::internal(format!(
                     "range {} was never fetched",
@@ -403,20 +497,25 @@ async fn download(
         }
         crc64::combine_all(parts)
     };
-    if let Some(server) = server_crc {
+    if let Some(server) = object.server_crc {
         if server != crc {
-            let e = Error::Integrity(format!(
-                "CRC-64 mismatch for the download of {}: computed {crc} from the bytes received, the server has {server} (request id {})",
-                dl.key,
-                head.header("x-oss-request-id").unwrap_or("unknown")
-            ));
-            return Err(settle_failure(e, dl, &mut guard));
+            return Ok(Err(Error::Integrity(format!(
+                "CRC-64 mismatch for the download of {key}: computed {crc} from the bytes received, the server has {server} (request id {})",
+                object.head.header("x-oss-request-id").unwrap_or("unknown")
+            ))));
         }
     }
-    let file = shared.file.clone();
-    drop(shared);
-    let target = dl.path.clone();
-    let finished = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    Ok(Ok(()))
+}
+
+/// fsyncs the temp file, renames it onto the target and fsyncs the directory, on a blocking thread. The
+/// outer error is the task failing; the inner one is the file system's.
+async fn finish_file(
+    file: Arc<File>,
+    temp: PathBuf,
+    target: PathBuf,
+) -> Result<std::io::Result<()>, Error> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         file.sync_all()?;
         std::fs::rename(&temp, &target)?;
         if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -425,15 +524,10 @@ async fn download(
         Ok(())
     })
     .await
-    .map_err(|e| Error::internal(format!("finishing the download failed: {e}")))?;
-    if let Err(e) = finished {
-        return Err(settle_failure(
-            Error::io(&file_path, "rename", &e),
-            dl,
-            &mut guard,
-        ));
-    }
-    guard.temp = None;
+    .map_err(|e| Error::internal(format!("finishing the download failed: {e}")))
+}
+
+fn remove_checkpoint_after_success(dl: &Download, events: &UnboundedSender<Event>) {
     if let Some(cp_path) = &dl.checkpoint_file {
         if let Err(e) = checkpoint::remove(cp_path) {
             let _ = events.send(Event::Warning(format!(
@@ -442,13 +536,6 @@ async fn download(
             )));
         }
     }
-    let mut res = head;
-    res.rt_ms = started.elapsed().as_millis() as u64;
-    Ok(Event::Done {
-        res,
-        size,
-        resumed_bytes,
-    })
 }
 
 /// What to keep after a failure: with a checkpoint file, the temp file and checkpoint stay for a resume
@@ -553,50 +640,13 @@ impl Shared {
     }
 
     async fn fetch_into(&self, range: Range, counted: &mut u64) -> Result<u64, Error> {
-        let http = &self.client.http;
-        let mut req = Request::new(
-            Method::GET,
-            Some(&self.key),
-            if self.ranged { &[206] } else { &[200] },
-        );
-        self.options.apply(&mut req);
-        let etag = HeaderValue::from_str(&self.etag).map_err(|_| {
-            Error::protocol(format!(
-                "the object's ETag {:?} is not a valid header",
-                self.etag
-            ))
-        })?;
-        req.headers.insert(IF_MATCH, etag);
-        if self.ranged {
-            let spec = format!("bytes={}-{}", range.start, range.end - 1);
-            req.headers.insert(
-                RANGE,
-                HeaderValue::from_str(&spec).map_err(|_| Error::invalid("bad range"))?,
-            );
-        }
+        let req = self.range_request(range)?;
         let timeout = req
             .timeout
-            .unwrap_or(Duration::from_millis(http.config().timeout_ms));
-        let (head, mut resp) = http.send_streaming(req).await?;
+            .unwrap_or(Duration::from_millis(self.client.http.config().timeout_ms));
+        let (head, mut resp) = self.client.http.send_streaming(req).await?;
         let want = range.end - range.start;
-        if self.ranged {
-            let expected = format!("bytes {}-{}/", range.start, range.end - 1);
-            let got = head.header("content-range").unwrap_or("");
-            if !got.starts_with(&expected) {
-                return Err(Error::protocol(format!(
-                    "range {}: asked for {expected}…, the server sent Content-Range {got:?}",
-                    range.number
-                )));
-            }
-        }
-        if head.header("etag").is_some_and(|e| e != self.etag) {
-            return Err(Error::protocol(format!(
-                "range {}: the object changed during the download (ETag {} instead of {})",
-                range.number,
-                head.header("etag").unwrap_or(""),
-                self.etag
-            )));
-        }
+        self.check_head(&head, range)?;
         let mut crc = Crc64::new();
         // Received chunks are written as they are (one vectored positional write per ~CHUNK), not copied.
         let mut pending: Vec<Bytes> = Vec::new();
@@ -643,6 +693,54 @@ impl Shared {
             });
         }
         Ok(crc.finish())
+    }
+
+    /// The GET of one range: If-Match the object's ETag, and a Range header unless it is the whole object.
+    fn range_request(&self, range: Range) -> Result<Request, Error> {
+        let mut req = Request::new(
+            Method::GET,
+            Some(&self.key),
+            if self.ranged { &[206] } else { &[200] },
+        );
+        self.options.apply(&mut req);
+        let etag = HeaderValue::from_str(&self.etag).map_err(|_| {
+            Error::protocol(format!(
+                "the object's ETag {:?} is not a valid header",
+                self.etag
+            ))
+        })?;
+        req.headers.insert(IF_MATCH, etag);
+        if self.ranged {
+            let spec = format!("bytes={}-{}", range.start, range.end - 1);
+            req.headers.insert(
+                RANGE,
+                HeaderValue::from_str(&spec).map_err(|_| Error::invalid("bad range"))?,
+            );
+        }
+        Ok(req)
+    }
+
+    /// The response is for the range asked for (Content-Range) and the same object version (ETag).
+    fn check_head(&self, head: &Response, range: Range) -> Result<(), Error> {
+        if self.ranged {
+            let expected = format!("bytes {}-{}/", range.start, range.end - 1);
+            let got = head.header("content-range").unwrap_or("");
+            if !got.starts_with(&expected) {
+                return Err(Error::protocol(format!(
+                    "range {}: asked for {expected}…, the server sent Content-Range {got:?}",
+                    range.number
+                )));
+            }
+        }
+        if head.header("etag").is_some_and(|e| e != self.etag) {
+            return Err(Error::protocol(format!(
+                "range {}: the object changed during the download (ETag {} instead of {})",
+                range.number,
+                head.header("etag").unwrap_or(""),
+                self.etag
+            )));
+        }
+        Ok(())
     }
 
     /// Writes `chunks` one after the other from `offset`, on a blocking thread.

@@ -413,35 +413,19 @@ async fn drive(
     if reader.ended && reader.buffered <= part_size {
         let size = reader.buffered;
         known_total.store(size, Ordering::SeqCst);
-        let source = Source::Chunks(Arc::new(Chunks::new(reader.take(size))));
-        let mut opts = upload.options.clone();
-        for (name, value) in &upload.complete_headers {
-            opts.headers.insert(name.clone(), value.clone());
-        }
-        let res = client
-            .put(&upload.key, &source, &opts, Some(sent.clone()))
-            .await;
+        let res = small_put(client, upload, &mut reader, size, &sent).await;
         finish_ticker(ticker, res.is_ok(), size, events).await;
         return Ok(StreamEvent::Put { res: res?, size });
     }
 
     // 2. Initiate, and wait for the caller's progress(0, checkpoint).
-    let (init, res) = match client.init_multipart(&upload.key, &upload.options).await {
+    let (upload_id, acked) = match initiate(client, upload, part_size, events).await {
         Ok(v) => v,
         Err(e) => {
             stop_ticker(ticker).await;
             return Err(e);
         }
     };
-    let upload_id = init.upload_id;
-    let (ack, acked) = oneshot::channel();
-    let _ = events.send(StreamEvent::Initiated {
-        upload_id: upload_id.clone(),
-        part_size,
-        total: upload.content_length,
-        res,
-        ack,
-    });
     let outcome = if acked.await.unwrap_or(false) {
         upload_parts(
             client,
@@ -470,18 +454,68 @@ async fn drive(
             size: reader.total,
         }),
         Err(e) => {
-            // The bytes are gone: nothing could resume this upload, so it must not stay behind.
-            let opts = upload.options.for_parts();
-            if let Err(abort) = client.abort(&upload.key, &upload_id, &opts).await {
-                debug!("aborting the stream upload {upload_id} failed: {abort:?}");
-                let _ = events.send(StreamEvent::Warning(format!(
-                    "the multipart upload {upload_id} of {} could not be aborted after the failure ({}); abort it with abortMultipartUpload",
-                    upload.key,
-                    abort.info(false).message
-                )));
-            }
+            abort_after_failure(client, upload, &upload_id, events).await;
             Err(e)
         }
+    }
+}
+
+/// A stream that ended within the first part: one PutObject of the buffered bytes, with the headers
+/// meant for Complete.
+async fn small_put(
+    client: &Arc<Client>,
+    upload: &StreamUpload,
+    reader: &mut Reader,
+    size: u64,
+    sent: &Arc<AtomicU64>,
+) -> Result<Response, Error> {
+    let source = Source::Chunks(Arc::new(Chunks::new(reader.take(size))));
+    let mut opts = upload.options.clone();
+    for (name, value) in &upload.complete_headers {
+        opts.headers.insert(name.clone(), value.clone());
+    }
+    client
+        .put(&upload.key, &source, &opts, Some(sent.clone()))
+        .await
+}
+
+/// Initiates the multipart upload and reports it; the receiver says whether the caller's
+/// progress(0, checkpoint) went through.
+async fn initiate(
+    client: &Arc<Client>,
+    upload: &StreamUpload,
+    part_size: u64,
+    events: &mpsc::UnboundedSender<StreamEvent>,
+) -> Result<(String, oneshot::Receiver<bool>), Error> {
+    let (init, res) = client.init_multipart(&upload.key, &upload.options).await?;
+    let upload_id = init.upload_id;
+    let (ack, acked) = oneshot::channel();
+    let _ = events.send(StreamEvent::Initiated {
+        upload_id: upload_id.clone(),
+        part_size,
+        total: upload.content_length,
+        res,
+        ack,
+    });
+    Ok((upload_id, acked))
+}
+
+/// The bytes are gone: nothing could resume this upload, so it must not stay behind. A failed abort is
+/// a warning (the upload's own error is what the caller gets).
+async fn abort_after_failure(
+    client: &Arc<Client>,
+    upload: &StreamUpload,
+    upload_id: &str,
+    events: &mpsc::UnboundedSender<StreamEvent>,
+) {
+    let opts = upload.options.for_parts();
+    if let Err(abort) = client.abort(&upload.key, upload_id, &opts).await {
+        debug!("aborting the stream upload {upload_id} failed: {abort:?}");
+        let _ = events.send(StreamEvent::Warning(format!(
+            "the multipart upload {upload_id} of {} could not be aborted after the failure ({}); abort it with abortMultipartUpload",
+            upload.key,
+            abort.info(false).message
+        )));
     }
 }
 
@@ -577,13 +611,26 @@ async fn upload_parts(
     }
     // Nothing more is read; the parts in flight settle.
     reader.feed.close();
+    settle_parts(tasks, interrupted, client, upload, stop).await?;
+    let done = std::mem::take(&mut *lock(&done));
+    Ok(done)
+}
+
+/// Waits for the parts in flight, then says which error ends the upload, if any: the stream's own error
+/// or a cancel first (it wins over the part failures it caused), then the first part failure.
+async fn settle_parts(
+    mut tasks: JoinSet<()>,
+    interrupted: Option<Interrupt>,
+    client: &Client,
+    upload: &StreamUpload,
+    stop: &Stop,
+) -> Result<(), Error> {
     while let Some(joined) = tasks.join_next().await {
         if joined.is_err() {
             stop.fail(Error::internal("a part worker stopped unexpectedly"));
         }
     }
     if let Some(i) = interrupted {
-        // A stream error is the caller's own; it wins over the part failures it caused.
         if matches!(i, Interrupt::Stream(_) | Interrupt::Cancelled) {
             return Err(interrupt_error(i, stop));
         }
@@ -594,8 +641,7 @@ async fn upload_parts(
     if let Some(e) = stop.take() {
         return Err(e);
     }
-    let done = std::mem::take(&mut *lock(&done));
-    Ok(done)
+    Ok(())
 }
 
 struct PartTask {
