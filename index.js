@@ -13,6 +13,7 @@ const AliOSS = require('ali-oss')
 const { tryLoadBinding, platformId } = require('./lib/load-binding.js')
 const { attachNative, syncNative, hideSecrets } = require('./lib/native-state.js')
 const { headerStrings, toRes, makeError } = require('./lib/shape.js')
+const { runSession } = require('./lib/session.js')
 
 const loaded = tryLoadBinding()
 const binding = loaded.binding
@@ -121,32 +122,40 @@ class Accelerated {
     let checkpoint = resume ? given : null
     let numParts = 0
     let callbackError = null
-    const onAbort = () => session.cancel()
-    if (signal) signal.addEventListener('abort', onAbort, { once: true })
-    try {
-      for (;;) {
-        const ev = await session.next()
-        switch (ev.kind) {
-          case 'warning':
-            console.warn(ev.message)
-            break
-          case 'bytes':
-            try {
-              onBytes({ loaded: ev.loaded, total: ev.total })
-            } catch (err) {
-              // A throwing byte callback stops this upload and is what it rejects with.
-              if (!callbackError) callbackError = err
-              session.cancel()
-            }
-            break
-          case 'put': {
-            if (callbackError) throw callbackError
-            if (progress) await options.progress(1)
-            const res = toRes(ev.res)
-            return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
+    const onCallbackError = (err) => {
+      // A throwing byte callback stops this upload and is what it rejects with.
+      if (!callbackError) callbackError = err
+    }
+    return runSession(session, { signal, onBytes, onCallbackError }, async (ev) => {
+      switch (ev.kind) {
+        case 'put': {
+          if (callbackError) throw callbackError
+          if (progress) await options.progress(1)
+          const res = toRes(ev.res)
+          return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
+        }
+        case 'initiated':
+          numParts = ev.numParts
+          checkpoint = {
+            file,
+            name,
+            fileSize: ev.fileSize,
+            partSize: ev.partSize,
+            uploadId: ev.uploadId,
+            doneParts: [],
           }
-          case 'initiated':
-            numParts = ev.numParts
+          try {
+            if (progress) await options.progress(0, checkpoint, toRes(ev.res))
+            session.ack(true)
+          } catch (err) {
+            callbackError = err
+            session.ack(false)
+          }
+          break
+        case 'resumed':
+          numParts = ev.numParts
+          if (!checkpoint) {
+            // Resumed from options.checkpointFile: the caller gets a checkpoint object as ali-oss builds one.
             checkpoint = {
               file,
               name,
@@ -155,63 +164,40 @@ class Accelerated {
               uploadId: ev.uploadId,
               doneParts: [],
             }
-            try {
-              if (progress) await options.progress(0, checkpoint, toRes(ev.res))
-              session.ack(true)
-            } catch (err) {
-              callbackError = err
-              session.ack(false)
-            }
-            break
-          case 'resumed':
-            numParts = ev.numParts
-            if (!checkpoint) {
-              // Resumed from options.checkpointFile: the caller gets a checkpoint object as ali-oss builds one.
-              checkpoint = {
-                file,
-                name,
-                fileSize: ev.fileSize,
-                partSize: ev.partSize,
-                uploadId: ev.uploadId,
-                doneParts: [],
-              }
-            }
-            if (!sameParts(checkpoint.doneParts, ev.doneParts)) {
-              // Duplicates, or parts the server does not hold: keep the caller's own array, with what is true.
-              checkpoint.doneParts.splice(0, checkpoint.doneParts.length, ...ev.doneParts)
-            }
-            break
-          case 'part':
-            checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
-            try {
-              if (progress)
-                await options.progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
-              session.ack(true)
-            } catch (err) {
-              if (!callbackError) {
-                callbackError = err
-                if (err && typeof err === 'object') err.partNum = ev.number
-              }
-              session.ack(false)
-            }
-            break
-          case 'completed': {
-            if (callbackError) throw callbackFailure(callbackError, options.parallel)
-            const res = toRes(ev.res)
-            if (progress) await options.progress(1, null, res)
-            return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
           }
-          case 'error':
-          default:
-            if (callbackError && (ev.error.kind === 'callback' || ev.error.kind === 'cancel')) {
-              throw callbackFailure(callbackError, options.parallel)
+          if (!sameParts(checkpoint.doneParts, ev.doneParts)) {
+            // Duplicates, or parts the server does not hold: keep the caller's own array, with what is true.
+            checkpoint.doneParts.splice(0, checkpoint.doneParts.length, ...ev.doneParts)
+          }
+          break
+        case 'part':
+          checkpoint.doneParts.push({ number: ev.number, etag: ev.etag })
+          try {
+            if (progress)
+              await options.progress(checkpoint.doneParts.length / (numParts + 1), checkpoint, toRes(ev.res))
+            session.ack(true)
+          } catch (err) {
+            if (!callbackError) {
+              callbackError = err
+              if (err && typeof err === 'object') err.partNum = ev.number
             }
-            throw this._uploadError(ev.error, resume ? given : null)
+            session.ack(false)
+          }
+          break
+        case 'completed': {
+          if (callbackError) throw callbackFailure(callbackError, options.parallel)
+          const res = toRes(ev.res)
+          if (progress) await options.progress(1, null, res)
+          return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
         }
+        case 'error':
+        default:
+          if (callbackError && (ev.error.kind === 'callback' || ev.error.kind === 'cancel')) {
+            throw callbackFailure(callbackError, options.parallel)
+          }
+          throw this._uploadError(ev.error, resume ? given : null)
       }
-    } finally {
-      if (signal) signal.removeEventListener('abort', onAbort)
-    }
+    })
   }
 
   // ---- the multipart building blocks ----

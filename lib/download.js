@@ -5,6 +5,7 @@
 // shapes results and errors as ali-oss does; the work is in src/download/.
 
 const { headerStrings, toRes, makeError } = require('./shape.js')
+const { runSession } = require('./session.js')
 
 // Options that make a GET something other than "the whole current object into a file".
 const FALLBACK_OPTIONS = ['process', 'versionId', 'subres', 'responseCacheControl']
@@ -51,39 +52,24 @@ async function nativeGet(client, name, file, options) {
     byteProgress: !!onBytes,
   })
   let callbackError = null
-  const onAbort = () => session.cancel()
-  if (signal) signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    for (;;) {
-      const ev = await session.next()
-      switch (ev.kind) {
-        case 'warning':
-          console.warn(ev.message)
-          break
-        case 'bytes':
-          try {
-            onBytes({ loaded: ev.loaded, total: ev.total })
-          } catch (err) {
-            // A throwing progress callback stops the download and is what it rejects with.
-            if (!callbackError) callbackError = err
-            session.cancel()
-          }
-          break
-        case 'done': {
-          if (callbackError) throw callbackError
-          const res = toRes(ev.res)
-          res.size = ev.size
-          return { res, content: undefined }
-        }
-        case 'error':
-        default:
-          if (callbackError) throw callbackError
-          throw makeError(ev.error)
-      }
-    }
-  } finally {
-    if (signal) signal.removeEventListener('abort', onAbort)
+  const onCallbackError = (err) => {
+    // A throwing progress callback stops the download and is what it rejects with.
+    if (!callbackError) callbackError = err
   }
+  return runSession(session, { signal, onBytes, onCallbackError }, async (ev) => {
+    switch (ev.kind) {
+      case 'done': {
+        if (callbackError) throw callbackError
+        const res = toRes(ev.res)
+        res.size = ev.size
+        return { res, content: undefined }
+      }
+      case 'error':
+      default:
+        if (callbackError) throw callbackError
+        throw makeError(ev.error)
+    }
+  })
 }
 
 module.exports = { install, isNativeForm }

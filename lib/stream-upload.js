@@ -5,6 +5,8 @@
 // paused instead of buffered. Cutting parts, hashing, concurrency, retries, Complete and the abort on
 // failure run in Rust (src/multipart/stream.rs).
 
+const { runSession } = require('./session.js')
+
 // A Node Readable, a web ReadableStream or any async iterable — but not a path or a Buffer.
 function isStreamSource(file) {
   if (file == null || typeof file === 'string' || Buffer.isBuffer(file)) return false
@@ -135,23 +137,12 @@ async function streamUpload(client, name, stream, options, h, asPut) {
   let checkpoint = null
   let numParts = null
   let callbackError = null
-  const onAbort = () => session.cancel()
-  if (signal) signal.addEventListener('abort', onAbort, { once: true })
+  const onCallbackError = (err) => {
+    if (!callbackError) callbackError = err
+  }
   try {
-    for (;;) {
-      const ev = await session.next()
+    return await runSession(session, { signal, onBytes, onCallbackError }, async (ev) => {
       switch (ev.kind) {
-        case 'warning':
-          console.warn(ev.message)
-          break
-        case 'bytes':
-          try {
-            onBytes({ loaded: ev.loaded, total: ev.total == null ? undefined : ev.total })
-          } catch (err) {
-            if (!callbackError) callbackError = err
-            session.cancel()
-          }
-          break
         case 'put': {
           if (callbackError) throw callbackError
           const res = h.toRes(ev.res)
@@ -211,13 +202,12 @@ async function streamUpload(client, name, stream, options, h, asPut) {
           }
           throw h.makeError(ev.error)
       }
-    }
+    })
   } catch (err) {
     // Stop reading a stream whose upload failed (a Readable is destroyed; others stop at their next chunk).
     if (typeof stream.destroy === 'function' && !stream.destroyed) stream.destroy()
     throw err
   } finally {
-    if (signal) signal.removeEventListener('abort', onAbort)
     // On success the pump has already ended; on failure it is not awaited (the stream may never yield again).
     pumped.catch(() => {})
   }

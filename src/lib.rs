@@ -634,7 +634,7 @@ impl NativeClient {
         }
         UploadSession {
             events: Arc::new(tokio::sync::Mutex::new(rx)),
-            pending: Arc::new(Mutex::new(None)),
+            pending: AckSlot::default(),
             cancel,
             parallel_path,
         }
@@ -845,7 +845,7 @@ impl NativeClient {
 #[napi]
 pub struct UploadSession {
     events: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>>,
-    pending: Arc<Mutex<Option<Ack>>>,
+    pending: AckSlot,
     cancel: Arc<CancelFlag>,
     parallel_path: bool,
 }
@@ -865,7 +865,7 @@ impl UploadSession {
         };
         let (js, ack) = EventJs::from_upload(event, self.parallel_path);
         if let Some(ack) = ack {
-            self.hold(ack);
+            self.pending.hold(ack);
         }
         js
     }
@@ -873,10 +873,7 @@ impl UploadSession {
     /// Acknowledges the last `initiated`/`part` step; `ok = false` when its callback threw.
     #[napi]
     pub fn ack(&self, ok: bool) {
-        let pending = self.pending.lock().ok().and_then(|mut p| p.take());
-        if let Some(ack) = pending {
-            let _ = ack.send(ok);
-        }
+        self.pending.answer(ok);
     }
 
     /// Cancels this upload only.
@@ -884,10 +881,24 @@ impl UploadSession {
     pub fn cancel(&self) {
         self.cancel.cancel();
     }
+}
 
+/// The acknowledgement an upload session waits for: the engine's `Ack` for the last `initiated`/`part`
+/// step, held until JavaScript's `progress` has settled and `ack(ok)` answers it.
+#[derive(Default)]
+struct AckSlot(Mutex<Option<Ack>>);
+
+impl AckSlot {
     fn hold(&self, ack: Ack) {
-        if let Ok(mut p) = self.pending.lock() {
+        if let Ok(mut p) = self.0.lock() {
             *p = Some(ack);
+        }
+    }
+
+    fn answer(&self, ok: bool) {
+        let pending = self.0.lock().ok().and_then(|mut p| p.take());
+        if let Some(ack) = pending {
+            let _ = ack.send(ok);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! events only; the engine is `multipart::stream`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{Buffer, Either};
@@ -12,8 +12,7 @@ use tokio::sync::mpsc;
 use crate::client::{CallOptions, CancelFlag};
 use crate::error::Error;
 use crate::multipart::stream::{self, Feed, StreamEvent, StreamUpload};
-use crate::multipart::upload::Ack;
-use crate::{config, headers, parallel, timeout, to_u64, EventJs, NativeClient};
+use crate::{config, headers, parallel, timeout, to_u64, AckSlot, EventJs, NativeClient};
 
 #[napi(object)]
 pub struct StreamOptionsJs {
@@ -74,7 +73,7 @@ impl NativeClient {
         StreamSession {
             feed,
             events: Arc::new(tokio::sync::Mutex::new(rx)),
-            pending: Arc::new(Mutex::new(None)),
+            pending: AckSlot::default(),
             cancel,
             parallel_path,
         }
@@ -86,7 +85,7 @@ impl NativeClient {
 pub struct StreamSession {
     feed: Option<Arc<Feed>>,
     events: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StreamEvent>>>,
-    pending: Arc<Mutex<Option<Ack>>>,
+    pending: AckSlot,
     cancel: Arc<CancelFlag>,
     parallel_path: bool,
 }
@@ -170,7 +169,7 @@ impl StreamSession {
                 res,
                 ack,
             } => {
-                self.hold(ack);
+                self.pending.hold(ack);
                 EventJs {
                     upload_id: Some(upload_id),
                     part_size: Some(part_size as f64),
@@ -190,7 +189,7 @@ impl StreamSession {
                 res,
                 ack,
             } => {
-                self.hold(ack);
+                self.pending.hold(ack);
                 EventJs {
                     number: Some(number),
                     etag: Some(etag),
@@ -214,21 +213,12 @@ impl StreamSession {
     /// Acknowledges the last `initiated`/`part` step; `ok = false` when its callback threw.
     #[napi]
     pub fn ack(&self, ok: bool) {
-        let pending = self.pending.lock().ok().and_then(|mut p| p.take());
-        if let Some(ack) = pending {
-            let _ = ack.send(ok);
-        }
+        self.pending.answer(ok);
     }
 
     /// Cancels this upload (it is aborted: a stream cannot be resumed).
     #[napi]
     pub fn cancel(&self) {
         self.cancel.cancel();
-    }
-
-    fn hold(&self, ack: Ack) {
-        if let Ok(mut p) = self.pending.lock() {
-            *p = Some(ack);
-        }
     }
 }
