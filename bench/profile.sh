@@ -4,7 +4,10 @@
 # and symbol; optionally `strace -c -f` of a second run (syscall counts).
 #
 #   bench/profile.sh [--contender oss-turbo|ali-oss|opendal|raw] [--size-mib 1024] [--part-mib 8|default]
-#                    [--parallel 8|default] [--buffer] [--strace] [--out DIR]
+#                    [--parallel 8|default] [--buffer] [--tls] [--strace] [--out DIR]
+#
+# --tls: the emulator over HTTPS with the test certificate (h2 offered, as in the https-* bench cases),
+# https://localhost:PORT path-style, the test CA given to each contender as bench/run.js does.
 #
 # For oss-turbo it builds the addon with symbols (a `profiling` cargo profile: release + line tables, not
 # stripped) into $CARGO_TARGET_DIR (default target/) and loads it through NAPI_RS_NATIVE_LIBRARY_PATH, so
@@ -15,7 +18,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$REPO/target}"
-CONTENDER=oss-turbo SIZE_MIB=1024 PART=8 PARALLEL=8 INPUT=file STRACE=0 OUT=""
+CONTENDER=oss-turbo SIZE_MIB=1024 PART=8 PARALLEL=8 INPUT=file STRACE=0 TLS=0 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --contender) CONTENDER="$2"; shift 2 ;;
@@ -24,6 +27,7 @@ while [ $# -gt 0 ]; do
     --parallel) PARALLEL="$2"; shift 2 ;;
     --buffer) INPUT=buffer; shift ;;
     --strace) STRACE=1; shift ;;
+    --tls) TLS=1; shift ;;
     --out) OUT="$2"; shift 2 ;;
     *) sed -n '2,12p' "$0"; exit 2 ;;
   esac
@@ -53,7 +57,10 @@ if [ "$CONTENDER" = oss-turbo ]; then
 fi
 
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/data.bin"
-"$EMU" --bench --listen 127.0.0.1:0 > "$WORK/emu.out" 2>&1 &
+TLS_DIR="$REPO/__test__/fixtures/tls"
+EMU_ARGS=(--bench --listen 127.0.0.1:0)
+[ "$TLS" = 1 ] && EMU_ARGS+=(--tls-cert "$TLS_DIR/server.pem" --tls-key "$TLS_DIR/server.key")
+"$EMU" "${EMU_ARGS[@]}" > "$WORK/emu.out" 2>&1 &
 EMU_PID=$!
 for _ in $(seq 50); do grep -q listening "$WORK/emu.out" 2>/dev/null && break; sleep 0.1; done
 PORT="$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/emu.out")"
@@ -63,15 +70,22 @@ js_num() { [ "$1" = default ] && echo null || echo "$(($1 * 1024 * 1024))"; }
 js_int() { [ "$1" = default ] && echo null || echo "$1"; }
 EFF_PART=$([ "$PART" = default ] && echo 1048576 || echo "$((PART * 1024 * 1024))")
 EFF_PAR=$([ "$PARALLEL" = default ] && echo 5 || echo "$PARALLEL")
+if [ "$TLS" = 1 ]; then
+  HOSTPORT="https://localhost:$PORT" URL="https://localhost:$PORT" CA_JSON=",\"ca\":\"$TLS_DIR/ca.pem\",\"sldEnable\":true"
+  ENV+=(NODE_EXTRA_CA_CERTS="$TLS_DIR/ca.pem")
+else
+  HOSTPORT="127.0.0.1:$PORT" URL="http://127.0.0.1:$PORT" CA_JSON=""
+fi
 cmd() {
   local key="$1"
   if [ "$CONTENDER" = raw ]; then
     local extra=()
     [ "$INPUT" = buffer ] && extra=(--memory)
-    echo "$RAW" put --endpoint "127.0.0.1:$PORT" --bucket examplebucket --key "$key" --file "$WORK/data.bin" \
+    [ "$TLS" = 1 ] && extra+=(--ca "$TLS_DIR/ca.pem")
+    echo "$RAW" put --endpoint "$HOSTPORT" --bucket examplebucket --key "$key" --file "$WORK/data.bin" \
       --part-size "$EFF_PART" --parallel "$EFF_PAR" "${extra[@]}"
   else
-    printf '%s\n' node "$HERE/child.js" "{\"contender\":\"$CONTENDER\",\"opendalPath\":\"$HERE/.opendal/node_modules/opendal\",\"repo\":\"$REPO\",\"endpoint\":\"http://127.0.0.1:$PORT\",\"opendalEndpoint\":\"http://oss.test:$PORT\",\"key\":\"$key\",\"file\":\"$WORK/data.bin\",\"input\":\"$INPUT\",\"partSize\":$(js_num "$PART"),\"parallel\":$(js_int "$PARALLEL"),\"effPartSize\":$EFF_PART,\"effParallel\":$EFF_PAR,\"eldResolutionMs\":1}"
+    printf '%s\n' node "$HERE/child.js" "{\"contender\":\"$CONTENDER\",\"opendalPath\":\"$HERE/.opendal/node_modules/opendal\",\"repo\":\"$REPO\",\"endpoint\":\"$URL\"$CA_JSON,\"opendalEndpoint\":\"http://oss.test:$PORT\",\"key\":\"$key\",\"file\":\"$WORK/data.bin\",\"input\":\"$INPUT\",\"partSize\":$(js_num "$PART"),\"parallel\":$(js_int "$PARALLEL"),\"effPartSize\":$EFF_PART,\"effParallel\":$EFF_PAR,\"eldResolutionMs\":1}"
   fi
 }
 [ "$CONTENDER" = opendal ] && ENV+=(HTTP_PROXY="http://127.0.0.1:$PORT")

@@ -98,8 +98,19 @@ pub struct Http {
 
 const USER_AGENT: &str = concat!("oss-turbo/", env!("CARGO_PKG_VERSION"));
 
+/// Makes rustls's ring provider the one reqwest builds its TLS configuration from (reqwest is built
+/// without a provider of its own; see Cargo.toml). The default is process-wide within this library's
+/// copy of rustls, and installing it again is a no-op.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Http {
     pub fn new(config: ClientConfig) -> Result<Arc<Self>, Error> {
+        install_tls_provider();
         let mut roots = Vec::new();
         for pem in &config.ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())

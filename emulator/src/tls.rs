@@ -1,5 +1,5 @@
 //! HTTPS (`--tls-cert FILE --tls-key FILE`): the rustls server configuration, built from
-//! PEM files with the aws-lc-rs provider (the one the client's reqwest already uses).
+//! PEM files with rustls's ring provider (the one the client uses too).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ pub fn server_config(
         .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
     // An explicit provider: with the workspace's feature unification both rustls
     // providers may be compiled in, and then there is no implicit default.
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup failed: {e}"))?
