@@ -223,7 +223,7 @@ impl Client {
         let crc = hash.result()?.ok_or_else(|| {
             Error::internal(format!("part {number}: the body was not sent completely"))
         })?;
-        check_crc(&res, crc, &format!("part {number}"))?;
+        check_crc_of(source, &res, crc, &format!("part {number}"))?;
         let etag = res
             .header("etag")
             .ok_or_else(|| Error::protocol(format!("part {number}: the response has no ETag")))?
@@ -381,7 +381,7 @@ impl Client {
         req.body = Body::Stream { body, len };
         let res = self.send_watched(req, &hash).await?;
         if let Some(crc) = hash.result()? {
-            check_crc(&res, crc, "the object")?;
+            check_crc_of(source, &res, crc, "the object")?;
         }
         Ok(res)
     }
@@ -466,6 +466,12 @@ pub fn check_crc(res: &Response, local: u64, what: &str) -> Result<(), Error> {
             res.header("x-oss-request-id").unwrap_or("unknown")
         ))),
     }
+}
+
+/// [`check_crc`] for bytes read from `source`: when they differ and the file changed meanwhile (e.g. it was
+/// truncated while a memory-mapped chunk was being sent, so zeros went out), that is the error to report.
+fn check_crc_of(source: &Source, res: &Response, local: u64, what: &str) -> Result<(), Error> {
+    check_crc(res, local, what).map_err(|e| source.check_unchanged().err().unwrap_or(e))
 }
 
 #[cfg(test)]

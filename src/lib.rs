@@ -22,7 +22,7 @@ mod download;
 mod error;
 mod http;
 mod log;
-#[cfg(all(target_os = "linux", feature = "mmap"))]
+#[cfg(target_os = "linux")]
 mod mmap;
 mod multipart;
 mod napi_dir;

@@ -135,9 +135,6 @@ impl Source {
             Source::Memory(bytes) => {
                 Box::pin(memory_stream(bytes.clone(), start, end, hash.clone()))
             }
-            #[cfg(all(target_os = "linux", feature = "mmap"))]
-            Source::File(file) => Box::pin(mapped_stream(file.clone(), start, end, hash.clone())),
-            #[cfg(not(all(target_os = "linux", feature = "mmap")))]
             Source::File(file) => Box::pin(file_stream(file.clone(), start, end, hash.clone())),
             Source::Chunks(chunks) => {
                 Box::pin(chunks_stream(chunks.range(start, end), hash.clone()))
@@ -487,11 +484,12 @@ impl Drop for PooledChunk {
     }
 }
 
-#[cfg_attr(all(target_os = "linux", feature = "mmap"), allow(dead_code))]
-/// Streams bytes `[start, end)` of a file in pooled chunks, hashed as read. A chunk the page cache holds
-/// is read at once on the runtime thread (no thread hop: the common case when uploading a file that was
-/// just written or read); otherwise the read goes to a blocking thread, so a slow disk never stalls the
-/// runtime.
+/// Streams bytes `[start, end)` of a file in chunks of at most [`CHUNK`] bytes, hashed as they are handed
+/// out. On Linux each chunk is a memory map of that window of the file (src/mmap.rs: no copy into a
+/// buffer), made and pre-faulted on a blocking thread, unmapped when hyper drops the chunk. Otherwise (other
+/// systems, maps turned off or refused) a chunk is read into a pooled buffer: at once on the runtime thread
+/// when the page cache holds it (the common case when uploading a file that was just written or read), else
+/// on a blocking thread, so a slow disk never stalls the runtime.
 fn file_stream(
     file: Arc<FileSource>,
     start: u64,
@@ -506,29 +504,15 @@ fn file_stream(
                 return None;
             }
             let n = ((end - pos) as usize).min(CHUNK);
-            let mut buf = file.pool.take(n);
-            let cached = file.read_cached_at(&mut buf[..n], pos);
-            let read = if cached == n {
-                Ok(buf)
-            } else {
-                let file = file.clone();
-                tokio::task::spawn_blocking(move || {
-                    file.read_exact_at_checked(&mut buf[cached..n], pos + cached as u64)
-                        .map(|_| buf)
-                })
-                .await
-                .unwrap_or_else(|e| Err(Error::internal(format!("read task failed: {e}"))))
+            let last = pos + n as u64 >= end;
+            let chunk = match mapped_chunk(&file, pos, n, &hash, last).await {
+                Some(mapped) => mapped,
+                None => read_chunk(&file, pos, n)
+                    .await
+                    .inspect(|c| hash.add(c, last)),
             };
-            match read {
-                Ok(buf) => {
-                    hash.add(&buf[..n], pos + n as u64 >= end);
-                    let chunk = Bytes::from_owner(PooledChunk {
-                        buf,
-                        len: n,
-                        pool: file.pool.clone(),
-                    });
-                    Some((Ok(chunk), pos + n as u64))
-                }
+            match chunk {
+                Ok(chunk) => Some((Ok(chunk), pos + n as u64)),
                 Err(e) => {
                     let message = e.to_string();
                     hash.fail(e);
@@ -539,44 +523,69 @@ fn file_stream(
     })
 }
 
-/// Streams bytes `[start, end)` of a file in chunks of at most [`CHUNK`] bytes, each served from its own
-/// memory map of that window (see src/mmap.rs) and hashed as it is handed out: so at most the chunks in
-/// flight are mapped (RSS stays bounded by `parallel` × a chunk, as with read buffers). Each map is made
-/// (pre-faulted, so possibly reading from disk) on a blocking thread and unmapped when hyper drops the chunk.
-#[cfg(all(target_os = "linux", feature = "mmap"))]
-fn mapped_stream(
-    file: Arc<FileSource>,
-    start: u64,
-    end: u64,
-    hash: PartHash,
-) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures_util::stream::unfold(start, move |pos| {
+/// `n` bytes at `pos` as a memory map, hashed; None when they are to be read instead. A chunk whose pages
+/// were cut off by a truncation while the CRC pass read them (they read as zeros, see src/mmap.rs) is a
+/// [`Error::FileChanged`].
+#[cfg(target_os = "linux")]
+async fn mapped_chunk(
+    file: &Arc<FileSource>,
+    pos: u64,
+    n: usize,
+    hash: &PartHash,
+    last: bool,
+) -> Option<Result<Bytes, Error>> {
+    use crate::mmap::{MapError, Mapping};
+    if !crate::mmap::enabled() {
+        return None;
+    }
+    let f = file.clone();
+    let map =
+        match tokio::task::spawn_blocking(move || Mapping::new(&f.file, &f.path, pos, n)).await {
+            Ok(Ok(map)) => map,
+            Ok(Err(MapError::Changed(e))) => return Some(Err(e)),
+            Ok(Err(MapError::Unavailable)) | Err(_) => return None,
+        };
+    hash.add(map.as_ref(), last);
+    if map.faulted() {
+        return Some(Err(Error::FileChanged(format!(
+            "{} changed during the upload: it was truncated while a part was read; the upload was not completed",
+            file.path
+        ))));
+    }
+    Some(Ok(Bytes::from_owner(map)))
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn mapped_chunk(
+    _: &Arc<FileSource>,
+    _: u64,
+    _: usize,
+    _: &PartHash,
+    _: bool,
+) -> Option<Result<Bytes, Error>> {
+    None
+}
+
+/// `n` bytes at `pos` read into a pooled buffer.
+async fn read_chunk(file: &Arc<FileSource>, pos: u64, n: usize) -> Result<Bytes, Error> {
+    let mut buf = file.pool.take(n);
+    let cached = file.read_cached_at(&mut buf[..n], pos);
+    let buf = if cached == n {
+        buf
+    } else {
         let file = file.clone();
-        let hash = hash.clone();
-        async move {
-            if pos >= end {
-                return None;
-            }
-            let n = ((end - pos) as usize).min(CHUNK);
-            let f = file.clone();
-            let mapped = tokio::task::spawn_blocking(move || {
-                crate::mmap::Mapping::new(&f.file, &f.path, pos, n)
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("mmap task failed: {e}")));
-            match mapped {
-                Ok(m) => {
-                    let chunk = Bytes::from_owner(m);
-                    hash.add(&chunk, pos + n as u64 >= end);
-                    Some((Ok(chunk), pos + n as u64))
-                }
-                Err(message) => {
-                    hash.fail(Error::internal(message.clone()));
-                    Some((Err(std::io::Error::other(message)), end))
-                }
-            }
-        }
-    })
+        tokio::task::spawn_blocking(move || {
+            file.read_exact_at_checked(&mut buf[cached..n], pos + cached as u64)
+                .map(|_| buf)
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::internal(format!("read task failed: {e}"))))?
+    };
+    Ok(Bytes::from_owner(PooledChunk {
+        buf,
+        len: n,
+        pool: file.pool.clone(),
+    }))
 }
 
 #[cfg(test)]
@@ -624,6 +633,33 @@ mod tests {
         assert_eq!(
             source.crc_of(5, data.len() as u64).await.expect("crc"),
             crc64::crc64(&data[5..])
+        );
+        std::fs::remove_file(&path).ok();
+    }
+
+    /// The read path (other systems, or where a chunk cannot be mapped) gives the same bytes as the map.
+    #[tokio::test]
+    async fn read_and_mapped_chunks_hold_the_same_bytes() {
+        let data: Vec<u8> = (0..(CHUNK + 4099)).map(|i| (i * 13 % 241) as u8).collect();
+        let path = temp_file(&data);
+        let source = Source::open_file(&path).expect("open");
+        let Source::File(f) = &source else {
+            panic!("file source")
+        };
+        let read = read_chunk(f, 4099, CHUNK).await.expect("read");
+        assert_eq!(&read[..], &data[4099..]);
+        let hash = PartHash::streaming(None);
+        if let Some(mapped) = mapped_chunk(f, 4099, CHUNK, &hash, true).await {
+            assert_eq!(&mapped.expect("mapped")[..], &data[4099..]);
+            assert_eq!(
+                hash.result().expect("no error"),
+                Some(crc64::crc64(&data[4099..]))
+            );
+        }
+        #[cfg(target_os = "linux")]
+        assert!(
+            crate::mmap::enabled(),
+            "memory maps are on by default on Linux"
         );
         std::fs::remove_file(&path).ok();
     }
