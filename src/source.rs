@@ -523,6 +523,12 @@ fn file_stream(
     })
 }
 
+/// Chunks smaller than this are read, not mapped: for a small file's body (or the short tail of a part) a
+/// map's set-up, blocking-thread hop and unmap (a TLB flush on every core the process runs on) cost more than
+/// the copy they save.
+#[cfg(target_os = "linux")]
+const MAP_MIN: usize = 512 * 1024;
+
 /// `n` bytes at `pos` as a memory map, hashed; None when they are to be read instead. A chunk whose pages
 /// were cut off by a truncation while the CRC pass read them (they read as zeros, see src/mmap.rs) is a
 /// [`Error::FileChanged`].
@@ -535,7 +541,7 @@ async fn mapped_chunk(
     last: bool,
 ) -> Option<Result<Bytes, Error>> {
     use crate::mmap::{MapError, Mapping};
-    if !crate::mmap::enabled() {
+    if n < MAP_MIN || !crate::mmap::enabled() {
         return None;
     }
     let f = file.clone();
