@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.cross/bin:$PATH"
 OUT=target/platforms
+# The zig builds get a target directory of their own: `npm run build` (napi build) builds for the host
+# triple in target/x86_64-unknown-linux-gnu, and the glibc-2.17 zig build of that same triple in the same
+# directory would rebuild every crate each time one follows the other (different C compiler and linker).
+BUILD_DIR=target/zig
 mkdir -p "$OUT"
 
 GLIBC_FLOOR=2.17
@@ -26,8 +30,8 @@ for p in "${platforms[@]}"; do
   [ -n "$t" ] || { echo "build-platforms: unknown platform $p (known: ${!TRIPLE[*]})" >&2; exit 2; }
   echo "build-platforms: $p ($t)" >&2
   start=$SECONDS
-  cargo zigbuild --release --quiet -p oss-turbo --lib --target "$t"
-  so="target/${t%%.[0-9]*}/release/liboss_turbo.so"
+  cargo zigbuild --release --quiet -p oss-turbo --lib --target "$t" --target-dir "$BUILD_DIR"
+  so="$BUILD_DIR/${t%%.[0-9]*}/release/liboss_turbo.so"
   node="$OUT/oss-turbo.$p.node"
   cp "$so" "$node.tmp" && mv "$node.tmp" "$node"
 

@@ -9,7 +9,7 @@
 //   linux-arm64-musl  the same for arm64, under qemu-aarch64-static inside the root
 //
 // Not part of `npm test` (cross builds take minutes each): `npm run test:platforms` sets everything up
-// (scripts/setup-cross.sh), builds and packs (`npm run package`) and runs this. Needs root (chroot, mounts
+// (scripts/setup-cross.sh), builds and packs (`npm run package`), builds the emulator and runs this. Needs root (chroot, mounts
 // in a private mount namespace). OSS_TURBO_PLATFORMS=linux-x64-musl,… runs only those; OSS_TURBO_DIST
 // says where the tarballs are (default dist/).
 import assert from 'node:assert/strict'
