@@ -315,8 +315,6 @@ class Accelerated {
     if ((typeof file !== 'string' && !Buffer.isBuffer(file)) || options.subres || options.method) {
       return AliOSS.prototype.put.call(this, name, file, options)
     }
-    // A missing file rejects with Node's own ENOENT error, as in ali-oss.
-    if (typeof file === 'string') await fs.promises.stat(file)
     const mimeOpt = typeof file === 'string' ? options.mime || mime.getType(path.extname(file)) : options.mime
     const headers = { ...(options.headers || {}), ...callbackHeaders(options) }
     convertMeta(options.meta, headers)

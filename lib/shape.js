@@ -42,7 +42,7 @@ function makeError(info) {
   }
   const err = new Error(info.message)
   err.name = info.name
-  for (const key of ['status', 'code', 'requestId', 'hostId', 'ecCode', 'partNum']) {
+  for (const key of ['errno', 'code', 'syscall', 'path', 'status', 'requestId', 'hostId', 'ecCode', 'partNum']) {
     if (info[key] != null) err[key] = info[key]
   }
   return err

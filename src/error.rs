@@ -245,6 +245,10 @@ impl Error {
                 info.name = "Error".into();
                 info.code = Some(e.code.clone());
                 info.message = e.message.clone();
+                // Node's fields: a negative errno (libuv's), the operation and the path.
+                info.errno = e.errno.map(|n| -n);
+                info.syscall = Some(e.syscall.clone());
+                info.path = Some(e.path.clone());
             }
             Error::FileChanged(m) => {
                 info.name = "FileChangedError".into();
@@ -312,6 +316,10 @@ pub struct ErrorInfo {
     pub host_id: Option<String>,
     pub ec_code: Option<String>,
     pub part_num: Option<u32>,
+    /// Node's fs error fields, for a failed local file operation.
+    pub errno: Option<i32>,
+    pub syscall: Option<String>,
+    pub path: Option<String>,
 }
 
 /// A failed file operation, kept as Node would report it.
@@ -324,6 +332,8 @@ pub struct LocalFileError {
     pub message: String,
     /// The OS's own error number, when there was one.
     pub errno: Option<i32>,
+    /// Node's name for the operation: `open`, `read`, `stat`, `write`.
+    pub syscall: String,
 }
 
 impl LocalFileError {
@@ -334,6 +344,7 @@ impl LocalFileError {
             code: code.to_string(),
             message: format!("{code}: {text}, {syscall} '{path}'"),
             errno: err.raw_os_error(),
+            syscall: syscall.to_string(),
         }
     }
 }

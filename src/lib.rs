@@ -173,6 +173,10 @@ pub struct ErrorInfoJs {
     pub host_id: Option<String>,
     pub ec_code: Option<String>,
     pub part_num: Option<u32>,
+    /// Node's fs error fields (`errno` negative, as libuv gives it), for a failed local file operation.
+    pub errno: Option<i32>,
+    pub syscall: Option<String>,
+    pub path: Option<String>,
 }
 
 /// What an operation returned: `error`, or the fields of its result.
@@ -253,6 +257,9 @@ impl From<ErrorInfo> for ErrorInfoJs {
             host_id: i.host_id,
             ec_code: i.ec_code,
             part_num: i.part_num,
+            errno: i.errno,
+            syscall: i.syscall,
+            path: i.path,
         }
     }
 }
