@@ -554,7 +554,7 @@ async fn mapped_chunk(
     hash.add(map.as_ref(), last);
     if map.faulted() {
         return Some(Err(Error::FileChanged(format!(
-            "{} changed during the upload: it was truncated while a part was read; the upload was not completed",
+            "{} changed during the upload: part of it was gone when read (truncated, or an I/O error of its file system); the upload was not completed",
             file.path
         ))));
     }

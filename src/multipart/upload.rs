@@ -57,8 +57,9 @@ pub struct Upload {
     pub checkpoint_file: Option<PathBuf>,
     /// Send [`Event::Bytes`] about ten times a second.
     pub byte_progress: bool,
-    /// Send [`Event::Part`] for every stored part and wait for its acknowledgement (the caller has a
-    /// `progress` callback or holds the checkpoint object). Without it the parts never wait on JavaScript.
+    /// Send [`Event::Initiated`] and [`Event::Part`] for every stored part and wait for their
+    /// acknowledgements (the caller has a `progress` callback or holds the checkpoint object). Without it the
+    /// upload never waits on JavaScript.
     pub part_events: bool,
     /// This upload's own cancel flag (in addition to the client-wide one).
     pub cancel: Arc<CancelFlag>,
@@ -309,7 +310,7 @@ impl<S: MultipartStore> Run<'_, S> {
         Ok(Event::Put { res: res? })
     }
 
-    /// Phase 2b: Initiate a new upload, write the first checkpoint, and wait for `Initiated`'s ack.
+    /// Phase 2b: Initiate a new upload, write the first checkpoint, and (with part events) wait for `Initiated`'s ack.
     async fn initiate(&self) -> Result<Start, Error> {
         let upload = self.upload;
         let file_size = upload.source.len();
@@ -339,17 +340,21 @@ impl<S: MultipartStore> Run<'_, S> {
                 return Err(e);
             }
         }
-        let (ack, acked) = oneshot::channel();
-        let _ = self.events.send(Event::Initiated {
-            upload_id: start.upload_id.clone(),
-            file_size,
-            part_size,
-            num_parts: plan::num_parts(file_size, part_size),
-            res,
-            ack,
-        });
-        if !acked.await.unwrap_or(false) {
-            return Err(Error::Callback);
+        // Only a caller with a `progress` callback (or its own checkpoint object) has anything to do with the
+        // new upload before its parts start; for the others the event would be one more JavaScript round trip.
+        if upload.part_events {
+            let (ack, acked) = oneshot::channel();
+            let _ = self.events.send(Event::Initiated {
+                upload_id: start.upload_id.clone(),
+                file_size,
+                part_size,
+                num_parts: plan::num_parts(file_size, part_size),
+                res,
+                ack,
+            });
+            if !acked.await.unwrap_or(false) {
+                return Err(Error::Callback);
+            }
         }
         Ok(start)
     }
