@@ -86,6 +86,18 @@ class Accelerated {
       // ali-oss's order: the file's size first (a missing file rejects with Node's own ENOENT error), then
       // partSize's rules, which only matter when the file is big enough for parts.
       const fileSize = typeof file === 'string' ? (await fs.promises.stat(file)).size : file.length
+      // Like ali-oss, a file smaller than one part is a `put` (here the native one, without an upload session
+      // and its event pull), unless the call needs a session: a `signal`, byte progress or a checkpoint file.
+      if (
+        fileSize < MIN_PART_SIZE &&
+        !options.signal &&
+        typeof options.onUploadProgress !== 'function' &&
+        options.checkpointFile == null
+      ) {
+        const { res } = await this.put(name, file, options)
+        if (typeof options.progress === 'function') await options.progress(1)
+        return withData({ res, bucket: this.options.bucket, name, etag: res.headers.etag }, res, options)
+      }
       if (fileSize >= MIN_PART_SIZE && options.partSize) {
         if (parseInt(options.partSize, 10) !== options.partSize) throw new Error('partSize must be int number')
         if (options.partSize < MIN_PART_SIZE) throw new Error(`partSize must not be smaller than ${MIN_PART_SIZE}`)
