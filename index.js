@@ -134,6 +134,15 @@ class Accelerated {
     let checkpoint = resume ? given : null
     let numParts = 0
     let callbackError = null
+    // The checkpoint object ali-oss builds for a new upload (or one resumed from options.checkpointFile).
+    const newCheckpoint = (ev) => ({
+      file,
+      name,
+      fileSize: ev.fileSize,
+      partSize: ev.partSize,
+      uploadId: ev.uploadId,
+      doneParts: [],
+    })
     const onCallbackError = (err) => {
       // A throwing byte callback stops this upload and is what it rejects with.
       if (!callbackError) callbackError = err
@@ -148,14 +157,7 @@ class Accelerated {
         }
         case 'initiated':
           numParts = ev.numParts
-          checkpoint = {
-            file,
-            name,
-            fileSize: ev.fileSize,
-            partSize: ev.partSize,
-            uploadId: ev.uploadId,
-            doneParts: [],
-          }
+          checkpoint = newCheckpoint(ev)
           try {
             if (progress) await options.progress(0, checkpoint, toRes(ev.res))
             session.ack(true)
@@ -168,14 +170,7 @@ class Accelerated {
           numParts = ev.numParts
           if (!checkpoint) {
             // Resumed from options.checkpointFile: the caller gets a checkpoint object as ali-oss builds one.
-            checkpoint = {
-              file,
-              name,
-              fileSize: ev.fileSize,
-              partSize: ev.partSize,
-              uploadId: ev.uploadId,
-              doneParts: [],
-            }
+            checkpoint = newCheckpoint(ev)
           }
           if (!sameParts(checkpoint.doneParts, ev.doneParts)) {
             // Duplicates, or parts the server does not hold: keep the caller's own array, with what is true.

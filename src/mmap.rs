@@ -22,8 +22,6 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use crate::error::Error;
-
 /// A read-only shared mapping of bytes `[start, start + len)` of a file, registered with the SIGBUS guard
 /// for as long as it lives.
 pub struct Mapping {
@@ -42,9 +40,12 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 /// Why a chunk could not be mapped.
+#[derive(Debug)]
 pub enum MapError {
-    /// The file is shorter than the chunk: it changed during the upload.
-    Changed(Error),
+    /// The file now ends at this byte, before the end of the chunk: it changed during the upload.
+    Ended(u64),
+    /// The file could not be stat'ed.
+    Stat(std::io::Error),
     /// Memory maps are off, unguarded, out of table slots, or refused by the file system: read the chunk.
     Unavailable,
 }
@@ -61,19 +62,13 @@ pub fn enabled() -> bool {
 impl Mapping {
     /// Maps `[start, start + len)` of `file` (pre-faulted), after checking that the file still holds it.
     /// Blocking: may read from disk; call it on a blocking thread.
-    pub fn new(file: &File, path: &str, start: u64, len: usize) -> Result<Mapping, MapError> {
+    pub fn new(file: &File, start: u64, len: usize) -> Result<Mapping, MapError> {
         if !enabled() || len == 0 {
             return Err(MapError::Unavailable);
         }
-        let end = start + len as u64;
-        let size = file
-            .metadata()
-            .map_err(|e| MapError::Changed(Error::io(path, "stat", &e)))?
-            .len();
-        if size < end {
-            return Err(MapError::Changed(Error::FileChanged(format!(
-                "{path} changed during the upload: it ended at byte {size} while a part was read; the upload was not completed"
-            ))));
+        let size = file.metadata().map_err(MapError::Stat)?.len();
+        if size < start + len as u64 {
+            return Err(MapError::Ended(size));
         }
         let page = guard::page_size() as u64;
         let aligned = start - start % page;
@@ -297,8 +292,7 @@ mod tests {
         f.write_all(&vec![0xabu8; 64 * 1024]).unwrap();
         drop(f);
         let file = File::open(&path).unwrap();
-        let p = path.to_string_lossy().into_owned();
-        let Ok(map) = Mapping::new(&file, &p, 4096, 32 * 1024) else {
+        let Ok(map) = Mapping::new(&file, 4096, 32 * 1024) else {
             panic!("could not map the file");
         };
         assert!(map.as_ref().iter().all(|b| *b == 0xab));
@@ -320,17 +314,14 @@ mod tests {
     }
 
     #[test]
-    fn a_file_already_shorter_than_the_chunk_is_a_file_changed_error() {
+    fn a_file_already_shorter_than_the_chunk_is_not_mapped_and_says_where_it_ends() {
         let path =
             std::env::temp_dir().join(format!("oss-turbo-mmap-short-{}", std::process::id()));
         std::fs::write(&path, vec![1u8; 1000]).unwrap();
         let file = File::open(&path).unwrap();
-        match Mapping::new(&file, "f.bin", 0, 4096) {
-            Err(MapError::Changed(Error::FileChanged(m))) => {
-                assert!(m.contains("ended at byte 1000"))
-            }
-            Err(MapError::Changed(e)) => panic!("wrong error: {e:?}"),
-            Err(MapError::Unavailable) => panic!("mapping should be available here"),
+        match Mapping::new(&file, 0, 4096) {
+            Err(MapError::Ended(at)) => assert_eq!(at, 1000),
+            Err(e) => panic!("wrong error: {e:?}"),
             Ok(_) => panic!("a short file must not be mapped"),
         }
         std::fs::remove_file(&path).unwrap();

@@ -176,17 +176,19 @@ impl Source {
 }
 
 impl FileSource {
+    /// The file ended at byte `at`, before the part being read: it changed during the upload.
+    fn ended_at(&self, at: u64) -> Error {
+        Error::FileChanged(format!(
+            "{} changed during the upload: it ended at byte {at} while a part was read; the upload was not completed",
+            self.path
+        ))
+    }
+
     fn read_exact_at_checked(&self, buf: &mut [u8], offset: u64) -> Result<(), Error> {
         let mut done = 0;
         while done < buf.len() {
             match read_at(&self.file, &mut buf[done..], offset + done as u64) {
-                Ok(0) => {
-                    return Err(Error::FileChanged(format!(
-                        "{} changed during the upload: it ended at byte {} while a part was read; the upload was not completed",
-                        self.path,
-                        offset + done as u64
-                    )))
-                }
+                Ok(0) => return Err(self.ended_at(offset + done as u64)),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Error::io(&self.path, "read", &e)),
@@ -505,7 +507,11 @@ fn file_stream(
             }
             let n = ((end - pos) as usize).min(CHUNK);
             let last = pos + n as u64 >= end;
-            let chunk = match mapped_chunk(&file, pos, n, &hash, last).await {
+            #[cfg(target_os = "linux")]
+            let mapped = mapped_chunk(&file, pos, n, &hash, last).await;
+            #[cfg(not(target_os = "linux"))]
+            let mapped = None;
+            let chunk = match mapped {
                 Some(mapped) => mapped,
                 None => read_chunk(&file, pos, n)
                     .await
@@ -545,12 +551,12 @@ async fn mapped_chunk(
         return None;
     }
     let f = file.clone();
-    let map =
-        match tokio::task::spawn_blocking(move || Mapping::new(&f.file, &f.path, pos, n)).await {
-            Ok(Ok(map)) => map,
-            Ok(Err(MapError::Changed(e))) => return Some(Err(e)),
-            Ok(Err(MapError::Unavailable)) | Err(_) => return None,
-        };
+    let map = match tokio::task::spawn_blocking(move || Mapping::new(&f.file, pos, n)).await {
+        Ok(Ok(map)) => map,
+        Ok(Err(MapError::Ended(at))) => return Some(Err(file.ended_at(at))),
+        Ok(Err(MapError::Stat(e))) => return Some(Err(Error::io(&file.path, "stat", &e))),
+        Ok(Err(MapError::Unavailable)) | Err(_) => return None,
+    };
     hash.add(map.as_ref(), last);
     if map.faulted() {
         return Some(Err(Error::FileChanged(format!(
@@ -559,17 +565,6 @@ async fn mapped_chunk(
         ))));
     }
     Some(Ok(Bytes::from_owner(map)))
-}
-
-#[cfg(not(target_os = "linux"))]
-async fn mapped_chunk(
-    _: &Arc<FileSource>,
-    _: u64,
-    _: usize,
-    _: &PartHash,
-    _: bool,
-) -> Option<Result<Bytes, Error>> {
-    None
 }
 
 /// `n` bytes at `pos` read into a pooled buffer.
